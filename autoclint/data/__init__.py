@@ -1,0 +1,1 @@
+"""Reading AutoDL datasets and writing them from users' data."""

@@ -1,0 +1,1 @@
+"""A local copy of the AutoDL challenge programs: ingestion, scoring, and a runner for both."""

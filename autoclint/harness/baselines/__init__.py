@@ -1,0 +1,1 @@
+"""Two honest reference submissions: each folder holds a model.py usable as `-code_dir=`."""
