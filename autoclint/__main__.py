@@ -1,0 +1,5 @@
+import sys
+
+from autoclint.cli import main
+
+sys.exit(main())
