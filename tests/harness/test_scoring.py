@@ -1,0 +1,93 @@
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from autoclint.errors import AutoclintError
+from autoclint.harness import scoring
+
+
+def sklearn_nauc(solution, prediction):
+    valid = scoring.valid_columns(solution)
+    return 2 * roc_auc_score(solution[:, valid], prediction[:, valid], average="macro") - 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_nauc_matches_sklearn_on_random(seed):
+    rng = np.random.default_rng(seed)
+    solution = np.eye(7)[rng.integers(0, 7, 300)]
+    solution[:, 6] = 0  # a class with no positive: dropped
+    prediction = rng.random((300, 7))
+    assert scoring.nauc(solution, prediction) == pytest.approx(sklearn_nauc(solution, prediction), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_nauc_matches_sklearn_with_ties_and_multilabel(seed):
+    rng = np.random.default_rng(100 + seed)
+    solution = (rng.random((200, 5)) < 0.3).astype(float)
+    prediction = rng.integers(0, 4, (200, 5)) / 4.0  # heavy ties, as 6-digit rounding creates
+    assert scoring.nauc(solution, prediction) == pytest.approx(sklearn_nauc(solution, prediction), abs=1e-12)
+
+
+def test_worked_example_from_protocol():
+    solution = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]], float)
+    prediction = np.array([[.9, .1, .2], [.9, .8, .1], [.3, .3, .7], [.2, .5, 0]])
+    assert scoring.nauc(solution, prediction) == pytest.approx(0.625)
+    assert scoring.accuracy(solution, prediction) == pytest.approx(0.534875)
+
+
+def test_constant_prediction_scores_zero_and_bad_values_raise():
+    solution = np.eye(3)[[0, 1, 2, 0]]
+    assert scoring.nauc(solution, np.zeros((4, 3))) == 0
+    with pytest.raises(ValueError, match="NaN or inf"):
+        scoring.nauc(solution, np.full((4, 3), np.nan))
+    with pytest.raises(ValueError, match="no class column"):
+        scoring.nauc(np.ones((4, 1)), np.zeros((4, 1)))
+
+
+def test_multiclass_detection():
+    assert scoring.is_multiclass(np.eye(3)[[0, 1, 2]])
+    assert not scoring.is_multiclass(np.array([[1, 1, 0], [0, 1, 0]]))
+
+
+@pytest.mark.parametrize("stamps,scores,expected", [
+    ([60], [1.0], 0.772329751303047),
+    ([30, 120, 600], [0.5, 0.8, 0.9], 0.6463951132803267),
+    ([], [], 0.0),
+    ([1300], [1.0], -0.025085372286394625),
+])
+def test_alc_test_vectors(stamps, scores, expected):
+    assert scoring.alc(stamps, scores, 1200.0) == pytest.approx(expected, abs=1e-12)
+
+
+def test_alc_equals_integral_form():
+    """ALC = 1/ln(1+T/t0) * integral_0^T s(t)/(t+t0) dt for the step function s."""
+    rng = np.random.default_rng(3)
+    T, t0 = 300.0, 60.0
+    stamps = np.sort(rng.uniform(0, T, 8)).tolist()
+    scores = rng.uniform(-0.2, 1, 8).tolist()
+    integral = 0.0
+    edges = stamps + [T]
+    for i, s in enumerate(scores):  # exact integral of s/(t+t0) on each step
+        integral += s * (math.log(edges[i + 1] + t0) - math.log(edges[i] + t0))
+    assert scoring.alc(stamps, scores, T) == pytest.approx(integral / math.log(1 + T / t0), abs=1e-12)
+
+
+def test_read_solution_trailing_spaces_and_one_row(tmp_path):
+    p = tmp_path / "a.solution"
+    p.write_text("0 1 0 \n")
+    assert scoring.read_solution(str(p)).shape == (1, 3)
+    p.write_text("0.0 1.0\n1.0 0.0\n")
+    assert scoring.read_solution(str(p)).tolist() == [[0, 1], [1, 0]]
+
+
+def test_read_prediction_checks(tmp_path):
+    p = tmp_path / "t.predict_0"
+    p.write_text("0.1 0.9\n0.3 0.7\n")
+    assert scoring.read_prediction(str(p), (2, 2)).shape == (2, 2)
+    with pytest.raises(AutoclintError, match=r"t.predict_0: shape \(2, 2\) differs from the solution's \(3, 2\)"):
+        scoring.read_prediction(str(p), (3, 2))
+    p.write_text("nan 0.9\n0.3 inf\n")
+    with pytest.raises(AutoclintError, match="t.predict_0: holds NaN or inf"):
+        scoring.read_prediction(str(p), (2, 2))
