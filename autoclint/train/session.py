@@ -224,6 +224,9 @@ class Session:
                      deadline - time.time())
             return
         self.net.train()
+        for m in self.net.modules():  # frozen BN statistics: batch statistics would shift the features the
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):  # ridge-initialised head was fit on
+                m.eval()
         end = time.time() + slice_s
         losses = []
         n = len(self.train_idx)
