@@ -12,22 +12,22 @@ def task_name(path: str) -> str:
     return os.path.basename(os.path.normpath(path)).split(".")[0]
 
 
+def _find_one(folder: str, pattern: str, what: str) -> str:
+    found = sorted(glob.glob(os.path.join(folder, pattern)))
+    if len(found) != 1:
+        count = "no" if not found else f"{len(found)} ({', '.join(os.path.basename(f) for f in found)})"
+        raise AutoclintError(f"{folder}: expected exactly one {pattern} {what}, found {count}.")
+    return found[0]
+
+
 def find_data_dir(dataset_dir: str) -> str:
     """The single `*.data` folder of a dataset root."""
-    found = sorted(glob.glob(os.path.join(dataset_dir, "*.data")))
-    if len(found) != 1:
-        what = "no" if not found else f"{len(found)} ({', '.join(os.path.basename(f) for f in found)})"
-        raise AutoclintError(f"{dataset_dir}: expected exactly one *.data folder, found {what}.")
-    return found[0]
+    return _find_one(dataset_dir, "*.data", "folder")
 
 
 def find_solution(solution_dir: str) -> str:
     """The single `*.solution` file of a dataset root."""
-    found = sorted(glob.glob(os.path.join(solution_dir, "*.solution")))
-    if len(found) != 1:
-        what = "no" if not found else f"{len(found)} ({', '.join(os.path.basename(f) for f in found)})"
-        raise AutoclintError(f"{solution_dir}: expected exactly one *.solution file, found {what}.")
-    return found[0]
+    return _find_one(solution_dir, "*.solution", "file")
 
 
 def check_names_match(data_dir: str, solution_path: str) -> None:

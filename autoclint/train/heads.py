@@ -6,10 +6,10 @@ import numpy as np
 from autoclint.harness.scoring import nauc
 
 
-def _safe_nauc(y: np.ndarray, scores: np.ndarray) -> float:
+def safe_nauc(y: np.ndarray, scores: np.ndarray) -> float:
     try:
         return nauc(y, scores)
-    except ValueError:  # a validation split with no usable class column
+    except ValueError:  # a validation split with no usable class column scores as chance
         return 0.0
 
 
@@ -42,7 +42,7 @@ class RidgeHead:
         best = (-np.inf, None)
         for alpha in self.alphas:
             w = self._solve(xt, target, alpha)
-            score = _safe_nauc(y_valid, xv @ w) if len(xv) else 0.0
+            score = safe_nauc(y_valid, xv @ w) if len(xv) else 0.0
             if score > best[0]:
                 best = (score, w)
         self.valid_nauc, self.w = best

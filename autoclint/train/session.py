@@ -17,19 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from autoclint.data.adapt import InputShape, adapted_shape, decode_to_cache, scan
-from autoclint.harness.scoring import nauc
 from autoclint.nets import create_model, default_backbone
 from autoclint.train.config import TrainCfg
-from autoclint.train.heads import RidgeHead, pixel_features
+from autoclint.train.heads import RidgeHead, pixel_features, safe_nauc
 
 log = logging.getLogger("autoclint")
-
-
-def _safe_nauc(y: np.ndarray, scores: np.ndarray) -> float:
-    try:
-        return nauc(y, scores)
-    except ValueError:
-        return 0.0
 
 
 def split_indices(labels: np.ndarray, cfg: TrainCfg) -> tuple[np.ndarray, np.ndarray]:
@@ -248,7 +240,7 @@ class Session:
             self.epoch += bs / n
         self.last_loss = float(np.mean(losses)) if losses else float("nan")
         self.slice_s = min(self.slice_s * 2, cfg.max_slice_s)
-        score = _safe_nauc(self.y[self.valid_idx], self._infer(self.x[self.valid_idx]))
+        score = safe_nauc(self.y[self.valid_idx], self._infer(self.x[self.valid_idx]))
         if self._offer(score, self._predict_net, "finetune"):
             self.best_state = copy.deepcopy(self.net.state_dict())
             self.no_gain = 0
