@@ -22,6 +22,11 @@ if not log.handlers:
     log.propagate = False
 
 
+def _seconds(remaining_time_budget) -> float:
+    """The harness may pass None (no budget) or a value <= 0 (already over): only None means unlimited."""
+    return float("inf") if remaining_time_budget is None else float(remaining_time_budget)
+
+
 class Model:
     def __init__(self, metadata, cfg: TrainCfg = TrainCfg()):
         self.num_classes = metadata.get_output_size()
@@ -34,7 +39,7 @@ class Model:
             self.done_training = True
             return
         try:
-            self.session.train(dataset, float("inf") if remaining_time_budget is None else remaining_time_budget)
+            self.session.train(dataset, _seconds(remaining_time_budget))
             self.done_training = self.session.done_training
         except Exception as e:  # noqa: BLE001 - keep the predictions made so far
             self._fail("train", e)
@@ -42,7 +47,7 @@ class Model:
     def test(self, dataset, remaining_time_budget=None):
         try:
             if not self.failed:
-                prediction = self.session.test(dataset, remaining_time_budget or float("inf"))
+                prediction = self.session.test(dataset, _seconds(remaining_time_budget))
                 if prediction is not None:
                     self.last = np.asarray(prediction, dtype=np.float64)
                     return self.last

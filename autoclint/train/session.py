@@ -7,7 +7,6 @@ is made only when held-out NAUC beats the best so far, so the curve never steps 
 """
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -103,7 +102,7 @@ class Session:
     def _offer(self, valid_nauc: float, make_prediction, stage: str) -> bool:
         """Queue a new test prediction when validation improved (or when there is none yet)."""
         if self.prediction is None or valid_nauc > self.best_valid + 1e-4:
-            self.best_valid = max(valid_nauc, self.best_valid) if self.prediction is not None else valid_nauc
+            self.best_valid = valid_nauc
             self.pending = make_prediction
             self.stage_done = stage
             return True
@@ -173,7 +172,6 @@ class Session:
         log.info("t=%.1fs frozen features: valid_nauc=%.4f (%.0f img/s)", time.time() - self.t0, score,
                  1 / max(per_example, 1e-9))
         self._offer(score, lambda: head.predict(self._infer(self.x_test, features=True)), "features")
-        self.feature_head = head
         self._init_head_from_ridge(head)
         self._make_optimizer()
 
@@ -242,7 +240,6 @@ class Session:
         self.slice_s = min(self.slice_s * 2, cfg.max_slice_s)
         score = safe_nauc(self.y[self.valid_idx], self._infer(self.x[self.valid_idx]))
         if self._offer(score, self._predict_net, "finetune"):
-            self.best_state = copy.deepcopy(self.net.state_dict())
             self.no_gain = 0
         else:
             self.no_gain += 1
