@@ -28,7 +28,9 @@ def _seconds(remaining_time_budget) -> float:
 
 
 class Model:
-    def __init__(self, metadata, cfg: TrainCfg = TrainCfg()):
+    def __init__(self, metadata, cfg: TrainCfg | None = None):
+        # The harness builds Model(metadata) only: the benchmark picks the backbone through the environment.
+        cfg = cfg or TrainCfg(backbone=os.environ.get("AUTOCLINT_BACKBONE", ""))
         self.num_classes = metadata.get_output_size()
         self.session = Session(self.num_classes, cfg)
         self.done_training = False

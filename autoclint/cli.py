@@ -1,11 +1,13 @@
-"""The `autoclint` command: `autoclint convert ...` (more commands: `autoclint --help`)."""
+"""The `autoclint` command: `autoclint convert | train | predict ...` (`autoclint COMMAND --help`)."""
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import os
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 
 from autoclint.errors import AutoclintError
 
@@ -73,6 +75,174 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- train
+
+TRAIN_HELP = """Train the autoclint model on an AutoDL dataset within a time budget and save the best predictor.
+
+Runs the same learner as the challenge submission (model.py), in this process, without the challenge
+clock's harness: train() is called until the model stops or the budget is spent. When the dataset has
+a test set, a prediction is made on it whenever validation improves, and scored when <name>.solution
+is present. The saved folder is what `autoclint predict` reads.
+Example:  autoclint train datasets/Photos --budget 300 --save models/photos
+"""
+
+
+def add_train_parser(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train on an AutoDL dataset and save the best model",
+                              description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset", help="AutoDL dataset root (holding <name>.data/) or its <name>.data folder")
+    p.add_argument("--save", required=True, help="folder for the trained model (replaced once training ends)")
+    p.add_argument("--budget", type=float, default=300.0, help="seconds of training (default 300)")
+    p.add_argument("--backbone", default="", help="network (default: the best pretrained one available)")
+    p.set_defaults(func=run_train)
+
+
+def _data_dir(path: str) -> str:
+    from autoclint.harness.layout import find_data_dir
+    path = os.path.abspath(path.rstrip("/"))
+    if not os.path.isdir(path):
+        raise AutoclintError(f"{path}: no such dataset folder.")
+    return path if path.endswith(".data") else find_data_dir(path)
+
+
+def _class_names(data_dir: str, dataset) -> list[str]:
+    """`<name>_label.name` beside the .data folder when present, else the metadata's label map."""
+    from autoclint.harness.layout import task_name
+    path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}_label.name")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+        if len(names) == dataset.get_metadata().get_output_size():
+            return names
+    return dataset.get_class_labels()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from autoclint.data.dataset import AutoDLDataset, check_records
+    from autoclint.harness.layout import task_name
+    from autoclint.harness.scoring import nauc, read_solution
+    from autoclint.nets import list_models
+    from autoclint.train.checkpoint import save_trained
+    from autoclint.train.config import TrainCfg
+    from autoclint.train.session import Session
+    if args.budget <= 0:
+        raise AutoclintError(f"--budget={args.budget:g}: must be positive.")
+    if args.backbone and args.backbone not in list_models():
+        raise AutoclintError(f"--backbone={args.backbone}: unknown; known: {', '.join(list_models())}.")
+    data_dir = _data_dir(args.dataset)
+    check_records(os.path.join(data_dir, "train"))
+    train = AutoDLDataset(os.path.join(data_dir, "train"))
+    test = None
+    if os.path.isdir(os.path.join(data_dir, "test")):
+        check_records(os.path.join(data_dir, "test"))
+        test = AutoDLDataset(os.path.join(data_dir, "test"))
+    solution_path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
+    solution = read_solution(solution_path) if test is not None and os.path.isfile(solution_path) else None
+    session = Session(train.get_metadata().get_output_size(), TrainCfg(backbone=args.backbone))
+    start = time.time()
+    shown = None
+    while not session.done_training and time.time() - start < args.budget:
+        session.train(train.get_dataset(), args.budget - (time.time() - start))
+        if test is not None:
+            prediction = session.test(test.get_dataset(), args.budget - (time.time() - start))
+            if prediction is not shown:
+                shown = prediction
+                score = f", test NAUC {nauc(solution, prediction):.4f}" if solution is not None else ""
+                print(f"t={time.time() - start:.1f}s new prediction: valid NAUC {session.best_valid:.4f}{score}",
+                      flush=True)
+    folder = save_trained(session, args.save, _class_names(data_dir, train))
+    print(f"saved {folder}: {session.best.kind} predictor, valid NAUC {session.best.valid_nauc:.4f}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- predict
+
+PREDICT_HELP = """Predict classes with a model saved by `autoclint train`.
+
+INPUT is an AutoDL dataset (its test set, or --subset train), or image / video files and folders of
+them (searched recursively; a folder holding only images counts as images, not as one clip). Writes a
+CSV: example, predicted class(es), then one score column per class.
+Example:  autoclint predict models/photos new_photos/ --out predictions.csv
+"""
+
+
+def add_predict_parser(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="predict with a saved model on a dataset or on files",
+                              description=PREDICT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="folder written by `autoclint train --save`")
+    p.add_argument("inputs", nargs="+", help="an AutoDL dataset, or image / video files and folders")
+    p.add_argument("--out", default="-", help="CSV file to write (default: standard output)")
+    p.add_argument("--subset", default="test", choices=["train", "test"], help="AutoDL dataset subset (default test)")
+    p.set_defaults(func=run_predict)
+
+
+def _media_files(inputs: list[str]) -> list[str]:
+    from autoclint.data.convert import _media_kind
+    files = []
+    for path in inputs:
+        if os.path.isfile(path):
+            if _media_kind(path) is None:
+                raise AutoclintError(f"{path}: not an image or video file this tool reads.")
+            files.append(path)
+        elif os.path.isdir(path):
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                files += [os.path.join(root, n) for n in sorted(names) if _media_kind(n)]
+        else:
+            raise AutoclintError(f"{path}: no such file or folder.")
+    if not files:
+        raise AutoclintError(f"{', '.join(inputs)}: no image or video file found.")
+    return files
+
+
+def _file_examples(files: list[str]) -> Iterator:
+    """(T, H, W, C) float32 in [0, 1] per file, as the AutoDL reader yields them."""
+    import numpy as np
+    from autoclint.data.convert import _media_kind, load_image, load_video
+    for path in progress(files, "reading"):
+        pixels = load_video(path) if _media_kind(path) == "video" else load_image(path)[0][None]
+        yield pixels.astype(np.float32) / 255.0, np.zeros(1, np.float32)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    import tensorflow as tf
+    from autoclint.train.checkpoint import load_trained
+    model = load_trained(args.model)
+    first = args.inputs[0].rstrip("/")
+    is_dataset = len(args.inputs) == 1 and os.path.isdir(first) and (
+        first.endswith(".data") or any(n.endswith(".data") for n in os.listdir(first)))
+    if is_dataset:
+        from autoclint.data.dataset import AutoDLDataset, check_records
+        subset = os.path.join(_data_dir(first), args.subset)
+        check_records(subset)
+        dataset = AutoDLDataset(subset)
+        if dataset.get_metadata().get_output_size() != model.num_classes:
+            raise AutoclintError(f"{subset}: has {dataset.get_metadata().get_output_size()} classes, the model "
+                                 f"{model.num_classes}.")
+        scores = model.predict_dataset(dataset.get_dataset())
+        names = [f"{args.subset}-{i}" for i in range(len(scores))]
+    else:
+        names = _media_files(args.inputs)
+        spec = (tf.TensorSpec((None, None, None, None), tf.float32), tf.TensorSpec((1,), tf.float32))
+        examples = tf.data.Dataset.from_generator(lambda: _file_examples(names), output_signature=spec)
+        scores = model.predict_dataset(examples)
+    classes = model.class_names or [str(i) for i in range(model.num_classes)]
+    out = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["example", "predicted"] + classes)
+        for name, row in zip(names, scores):
+            chosen = [classes[k] for k in range(len(row)) if row[k] > 0.5] if model.multilabel else []
+            predicted = " ".join(chosen) or classes[int(row.argmax())]
+            writer.writerow([name, predicted] + [f"{v:.6g}" for v in row])
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.out != "-":
+        print(f"wrote {args.out}: {len(scores)} predictions", file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "under the AutoDL challenge protocol.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_convert_parser(subparsers)
+    add_train_parser(subparsers)
+    add_predict_parser(subparsers)
     return parser
 
 

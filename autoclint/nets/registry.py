@@ -82,11 +82,13 @@ class Classifier(nn.Module):
 
 
 def create_model(name: str, num_classes: int, in_chans: int = 3, video: bool = False,
-                 weights_dir: str = PRETRAINED_DIR) -> Classifier:
-    """The only way to build a network. Unknown names list the known ones."""
+                 weights_dir: str = PRETRAINED_DIR, pretrained: bool = True) -> Classifier:
+    """The only way to build a network. Unknown names list the known ones.
+
+    pretrained=False builds the bare architecture, for weights loaded right after (a saved model)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown backbone {name!r}; known: {', '.join(list_models())}")
-    backbone, cfg = _REGISTRY[name](in_chans=in_chans, weights_dir=weights_dir)
+    backbone, cfg = _REGISTRY[name](in_chans=in_chans, weights_dir=weights_dir, pretrained=pretrained)
     return Classifier(backbone, cfg, num_classes, video)
 
 

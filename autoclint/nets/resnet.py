@@ -77,14 +77,14 @@ def load_torchvision_state(path: str, expected_prefix: str | None) -> dict:
 
 
 @register_model
-def resnet18(in_chans: int = 3, weights_dir: str = "") -> tuple[nn.Module, NetCfg]:
+def resnet18(in_chans: int = 3, weights_dir: str = "", pretrained: bool = True) -> tuple[nn.Module, NetCfg]:
     net = ResNet18Features(3)
-    path = find_resnet18_weights(weights_dir) if weights_dir else None
+    path = find_resnet18_weights(weights_dir) if weights_dir and pretrained else None
     if path:
         state = load_torchvision_state(path, RESNET18_FILES[os.path.basename(path)])
         net.load_state_dict(state)
         log.info("resnet18: ImageNet weights from %s", path)
-    else:
+    elif pretrained:
         log.warning("resnet18: no ImageNet weights in %s (resnet18-f37072fd.pth); RANDOM INIT", weights_dir or "-")
     with torch.no_grad():
         net.conv1.weight = nn.Parameter(adapt_input_conv(net.conv1.weight.data, in_chans))

@@ -18,6 +18,8 @@ class TrainCfg:
     # first predictions
     pixel_side: int = 16  # raw pixels downsized to 16x16 + ridge: 0.96-1.0 NAUC on grey sets in < 1 s (measured)
     ridge_alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0)  # chosen on validation, relative to the trace
+    min_gain: float = 1e-4  # a new prediction only for a real validation gain (each one costs a test pass)
+    flip_tolerance: float = 0.02  # mirrored valid examples may score this much lower and still count as same-class
     # fine-tuning
     backbone: str = ""  # empty: the best pretrained backbone whose weights are present
     batch_size: int = 64  # CPU: larger batches were no faster per image at 64 px
@@ -25,6 +27,10 @@ class TrainCfg:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1  # regularises the few-epoch fine-tune (airbench uses 0.2)
+    warmup_steps: int = 20  # linear lr warm-up: the ridge-initialised head must not be wrecked by the first steps
+    plateau_lr_factor: float = 0.5  # lr multiplier after a slice without validation gain (AutoCLINT halves)
+    rollback_drop: float = 0.05  # validation this far below the best fine-tuned weights: reload them, halve lr
+    max_averaged: int = 4  # earlier fine-tune predictions that may be averaged with the newest (DeepBlueAI: 5)
     first_slice_s: float = 8.0  # the first fine-tune slice; later slices double up to max_slice_s
     max_slice_s: float = 60.0  # predictions keep coming at least this often while validation improves
     patience: int = 4  # slices without validation gain before training stops

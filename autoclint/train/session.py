@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from autoclint.data.adapt import InputShape, adapted_shape, decode_to_cache, scan
-from autoclint.nets import create_model, default_backbone
+from autoclint.nets import default_backbone
+from autoclint.nets.registry import create_model
 from autoclint.train.config import TrainCfg
 from autoclint.train.heads import RidgeHead, pixel_features, safe_nauc
+from autoclint.train.runner import NetRunner, Preprocess, channel_stats, network_input, probabilities
 
 log = logging.getLogger("autoclint")
 
@@ -38,6 +41,27 @@ def split_indices(labels: np.ndarray, cfg: TrainCfg) -> tuple[np.ndarray, np.nda
     return rng.permutation(train), valid
 
 
+@dataclass
+class Best:
+    """The single predictor behind the best held-out score: what a saved model reproduces."""
+    kind: str  # "pixels" (ridge on raw pixels), "features" (ridge on frozen features) or "finetune"
+    valid_nauc: float
+    ridge: RidgeHead | None = None
+    state: dict | None = None  # CPU copy of the network weights ("features": the untouched pretrained net)
+    tta: bool = False
+
+
+@dataclass
+class Snapshot:
+    """An offered fine-tune prediction, kept for averaging with later ones."""
+    valid: np.ndarray
+    test: np.ndarray | None = None
+
+
+def cpu_state(net: torch.nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+
+
 class Session:
     def __init__(self, num_classes: int, cfg: TrainCfg = TrainCfg()):
         self.cfg = cfg
@@ -46,14 +70,22 @@ class Session:
         self.stage = "read"
         self.prediction: np.ndarray | None = None
         self.pending = None  # callable producing the next test prediction, set when validation improved
-        self.best_valid = -math.inf
+        self.pending_note = ""
+        self.best_valid = -math.inf  # of the offered predictions (ensembles included)
+        self.best: Best | None = None  # the best single predictor
+        self.snapshots: list[Snapshot] = []
+        self.runner: NetRunner | None = None
+        self.flip = False  # mirroring keeps the classes (checked on frozen features): augment and TTA with it
         self.x_test = None
-        self.test_s = 0.0  # measured time of one network pass over the test set
+        self.pass_s = 0.0  # measured seconds per example of one inference pass (features or logits)
         self.epoch = 0.0
         self.slice_s = cfg.first_slice_s
+        self.lr_scale = 1.0
         self.no_gain = 0
         self.last_loss = float("nan")
         self.t0 = time.time()
+        # The same code runs on a lent GPU unchanged: only the network and its batches move there.
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         torch.manual_seed(cfg.seed)
 
     # ------------------------------------------------------------------ stages
@@ -76,7 +108,7 @@ class Session:
         if self.pending is not None:
             self.prediction = self.pending()
             self.pending = None
-            log.info("t=%.1fs stage=%s epoch=%.1f loss=%.3f valid_nauc=%.4f", time.time() - self.t0, self.stage_done,
+            log.info("t=%.1fs %s epoch=%.1f loss=%.3f valid_nauc=%.4f", time.time() - self.t0, self.pending_note,
                      self.epoch, self.last_loss, self.best_valid)
         return self.prediction
 
@@ -99,79 +131,66 @@ class Session:
                  tuple(vars(self.scan.median).values()), tuple(vars(self.shape).values()),
                  "multi-label" if self.multilabel else "single-label")
 
-    def _offer(self, valid_nauc: float, make_prediction, stage: str) -> bool:
+    def _offer(self, valid_nauc: float, make_prediction, note: str) -> bool:
         """Queue a new test prediction when validation improved (or when there is none yet)."""
-        if self.prediction is None or valid_nauc > self.best_valid + 1e-4:
+        if self.prediction is None or valid_nauc > self.best_valid + self.cfg.min_gain:
             self.best_valid = valid_nauc
             self.pending = make_prediction
-            self.stage_done = stage
+            self.pending_note = note
             return True
         return False
+
+    def _keep_if_best(self, best: Best) -> None:
+        if self.best is None or best.valid_nauc > self.best.valid_nauc:
+            self.best = best
 
     def _fit_pixels(self) -> None:
         feats = pixel_features(self.x, self.cfg.pixel_side)
         head = RidgeHead(self.cfg.ridge_alphas)
         score = head.fit(feats[self.train_idx], self.y[self.train_idx], feats[self.valid_idx], self.y[self.valid_idx])
+        self._keep_if_best(Best("pixels", score, ridge=head))
         self._offer(score, lambda: head.predict(pixel_features(self.x_test, self.cfg.pixel_side)), "pixels")
 
     # ------------------------------------------------------------------ network
 
     def _build_net(self) -> None:
         name = self.cfg.backbone or default_backbone()
-        self.net = create_model(name, self.num_classes, self.shape.channels, video=self.shape.frames > 1)
-        self.net = self.net.to(memory_format=torch.channels_last) if self.shape.frames == 1 else self.net
-        cfg = self.net.net_cfg
-        c = self.shape.channels
-        mean = cfg.mean if c == 3 else (float(np.mean(cfg.mean)),) * c
-        std = cfg.std if c == 3 else (float(np.mean(cfg.std)),) * c
-        self.mean = torch.tensor(mean).view(1, c, 1, 1) * 255
-        self.std = torch.tensor(std).view(1, c, 1, 1) * 255
-        h, w = self.shape.height, self.shape.width
-        scale = max(1.0, self.cfg.net_min_long_side / max(h, w), cfg.min_side / min(h, w))
-        self.net_hw = (int(round(h * scale)), int(round(w * scale)))
-        log.info("backbone %s (%s), network input %dx%d", name, "pretrained" if cfg.pretrained else "random init",
-                 *self.net_hw)
-
-    def _batch(self, x_u8: np.ndarray, augment: bool = False) -> torch.Tensor:
-        """uint8 (B, T, H, W, C) -> normalised float (B, C, H, W) or (B, T, C, H, W) at the network size."""
-        b, t, h, w, c = x_u8.shape
-        x = torch.from_numpy(x_u8).permute(0, 1, 4, 2, 3).reshape(b * t, c, h, w).float()
-        x = (x - self.mean) / self.std
-        if (h, w) != self.net_hw:
-            x = F.interpolate(x, size=self.net_hw, mode="bilinear", align_corners=False)
-        if augment:  # random translation by up to 1/8 of the side, one shift per example (batched roll)
-            pad_h, pad_w = max(1, self.net_hw[0] // 8), max(1, self.net_hw[1] // 8)
-            x = F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="replicate")
-            dy = torch.randint(0, 2 * pad_h + 1, (b,)).repeat_interleave(t)
-            dx = torch.randint(0, 2 * pad_w + 1, (b,)).repeat_interleave(t)
-            rows = (torch.arange(self.net_hw[0]).view(1, -1) + dy.view(-1, 1))
-            cols = (torch.arange(self.net_hw[1]).view(1, -1) + dx.view(-1, 1))
-            x = x[torch.arange(b * t).view(-1, 1, 1), :, rows.unsqueeze(2), cols.unsqueeze(1)].permute(0, 3, 1, 2)
-        x = x.contiguous(memory_format=torch.channels_last)
-        return x.view(b, t, c, *self.net_hw) if t > 1 else x
-
-    @torch.no_grad()
-    def _infer(self, x_u8: np.ndarray, features: bool = False, batch: int = 128) -> np.ndarray:
-        self.net.eval()
-        out = []
-        for i in range(0, len(x_u8), batch):
-            xb = self._batch(x_u8[i:i + batch])
-            f = self.net.forward_features(xb)
-            out.append((f if features else self.net.forward_head(f)).float().numpy())
-        return np.concatenate(out)
+        net = create_model(name, self.num_classes, self.shape.channels, video=self.shape.frames > 1)
+        mean, std = channel_stats(net.net_cfg, self.shape.channels)
+        pre = Preprocess(self.shape, self.scan.low, self.scan.high,
+                         network_input(self.shape, net.net_cfg, self.cfg.net_min_long_side), mean, std, name,
+                         self.num_classes, self.multilabel)
+        self.runner = NetRunner(pre, self.device, net)
+        self.net = self.runner.net
+        log.info("backbone %s (%s), network input %dx%d on %s", name,
+                 "pretrained" if net.net_cfg.pretrained else "random init", *pre.net_hw, self.device)
 
     def _fit_features(self, deadline: float) -> None:
         self._build_net()
         started = time.time()
-        feats = self._infer(self.x[np.concatenate([self.train_idx, self.valid_idx])], features=True)
-        per_example = (time.time() - started) / max(1, len(feats))
-        self.test_s = per_example * (len(self.x_test) if self.x_test is not None else len(feats))
+        order = np.concatenate([self.train_idx, self.valid_idx])
+        feats = self.runner.infer(self.x[order], features=True)
+        self.pass_s = (time.time() - started) / max(1, len(feats))
         n_train = len(self.train_idx)
         head = RidgeHead(self.cfg.ridge_alphas)
-        score = head.fit(feats[:n_train], self.y[self.train_idx], feats[n_train:], self.y[self.valid_idx])
-        log.info("t=%.1fs frozen features: valid_nauc=%.4f (%.0f img/s)", time.time() - self.t0, score,
-                 1 / max(per_example, 1e-9))
-        self._offer(score, lambda: head.predict(self._infer(self.x_test, features=True)), "features")
+        y_valid = self.y[self.valid_idx]
+        score = head.fit(feats[:n_train], self.y[self.train_idx], feats[n_train:], y_valid)
+        # Do mirrored examples keep their class? Score the ridge fitted on plain features on mirrored ones.
+        mirrored = self.runner.infer(self.x[self.valid_idx], features=True, flip=True)
+        flip_score = safe_nauc(y_valid, head.predict(mirrored))
+        self.flip = flip_score >= score - self.cfg.flip_tolerance
+        tta_score = safe_nauc(y_valid, head.predict(feats[n_train:]) + head.predict(mirrored))
+        tta = self.flip and tta_score > score
+        log.info("t=%.1fs frozen features: valid_nauc=%.4f, mirrored %.4f, averaged %.4f -> flip %s (%.0f img/s)",
+                 time.time() - self.t0, score, flip_score, tta_score, "on" if self.flip else "off",
+                 1 / max(self.pass_s, 1e-9))
+        best_score = max(score, tta_score) if tta else score
+        self._keep_if_best(Best("features", best_score, ridge=head, state=cpu_state(self.net), tta=tta))
+
+        def predict():
+            p = head.predict(self.runner.infer(self.x_test, features=True))
+            return 0.5 * (p + head.predict(self.runner.infer(self.x_test, features=True, flip=True))) if tta else p
+        self._offer(best_score, predict, "features" + (" +flip" if tta else ""))
         self._init_head_from_ridge(head)
         self._make_optimizer()
 
@@ -191,7 +210,7 @@ class Session:
                                          lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
         positives = self.y[self.train_idx].sum(0)
         negatives = len(self.train_idx) - positives
-        self.pos_weight = torch.from_numpy(np.clip(negatives / np.maximum(positives, 1), 1, 30)).float()
+        self.pos_weight = torch.from_numpy(np.clip(negatives / np.maximum(positives, 1), 1, 30)).float().to(self.device)
         self.order = np.array([], dtype=int)
         self.steps = 0
 
@@ -203,21 +222,13 @@ class Session:
             return logits.sum() * 0
         return F.cross_entropy(logits[has_label], y[has_label].argmax(1), label_smoothing=self.cfg.label_smoothing)
 
-    def _finetune_slice(self, deadline: float) -> None:
+    def _train_for(self, seconds: float) -> None:
         cfg = self.cfg
-        valid_s = self.test_s * len(self.valid_idx) / max(1, len(self.x_test))
-        budget = deadline - time.time() - self.test_s - valid_s - cfg.reserve_s
-        slice_s = min(self.slice_s, budget)
-        if slice_s < 1.0:
-            self.done_training = True
-            log.info("t=%.1fs stopping: %.1f s left is too little for another slice", time.time() - self.t0,
-                     deadline - time.time())
-            return
         self.net.train()
         for m in self.net.modules():  # frozen BN statistics: batch statistics would shift the features the
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):  # ridge-initialised head was fit on
                 m.eval()
-        end = time.time() + slice_s
+        end = time.time() + seconds
         losses = []
         n = len(self.train_idx)
         bs = min(cfg.batch_size, n)
@@ -225,11 +236,11 @@ class Session:
             if len(self.order) < bs:
                 self.order = np.concatenate([self.order, np.random.default_rng(self.steps).permutation(self.train_idx)])
             idx, self.order = self.order[:bs], self.order[bs:]
-            warm = min(1.0, (self.steps + 1) / 20)  # short warm-up: the body's BN statistics adapt first
+            warm = min(1.0, (self.steps + 1) / cfg.warmup_steps)
             for group, base in zip(self.optimizer.param_groups, (cfg.lr, cfg.lr * 10)):
-                group["lr"] = base * warm
-            logits = self.net(self._batch(self.x[idx], augment=True))
-            loss = self._loss(logits, torch.from_numpy(self.y[idx]))
+                group["lr"] = base * warm * self.lr_scale
+            logits = self.net(self.runner.batch(self.x[idx], augment=True, random_flip=self.flip))
+            loss = self._loss(logits, torch.from_numpy(self.y[idx]).to(self.device))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -237,22 +248,59 @@ class Session:
             self.steps += 1
             self.epoch += bs / n
         self.last_loss = float(np.mean(losses)) if losses else float("nan")
+
+    def _finetune_slice(self, deadline: float) -> None:
+        cfg = self.cfg
+        n_test = len(self.x_test) if self.x_test is not None else 0
+        passes = 2 if self.flip else 1  # with flip, validation and test are scored twice
+        budget = deadline - time.time() - self.pass_s * passes * (n_test + len(self.valid_idx)) - cfg.reserve_s
+        slice_s = min(self.slice_s, budget)
+        if slice_s < 1.0:
+            self.done_training = True
+            log.info("t=%.1fs stopping: %.1f s left is too little for another slice", time.time() - self.t0,
+                     deadline - time.time())
+            return
+        self._train_for(slice_s)
         self.slice_s = min(self.slice_s * 2, cfg.max_slice_s)
-        score = safe_nauc(self.y[self.valid_idx], self._infer(self.x[self.valid_idx]))
-        if self._offer(score, self._predict_net, "finetune"):
+        x_valid, y_valid = self.x[self.valid_idx], self.y[self.valid_idx]
+        plain = self.runner.predict(x_valid, tta=False)
+        score, tta, current = safe_nauc(y_valid, plain), False, plain
+        if self.flip:
+            averaged = 0.5 * (plain + probabilities(self.runner.infer(x_valid, flip=True), self.multilabel))
+            tta_score = safe_nauc(y_valid, averaged)
+            if tta_score > score:
+                score, tta, current = tta_score, True, averaged
+        if self.best is not None and self.best.kind == "finetune" and score < self.best.valid_nauc - cfg.rollback_drop:
+            self.net.load_state_dict(self.best.state)  # diverged: back to the best weights, gentler steps
+            self.lr_scale *= 0.5
+            log.warning("t=%.1fs valid_nauc fell to %.4f: back to the best weights (%.4f), lr x%.2g",
+                        time.time() - self.t0, score, self.best.valid_nauc, self.lr_scale)
+            self.no_gain += 1
+            return
+        if self.best is None or score > self.best.valid_nauc:
+            self.best = Best("finetune", score, state=cpu_state(self.net), tta=tta)
+        # Average with the latest offered fine-tune predictions when validation says it helps (DeepBlueAI).
+        chosen, chosen_score = 0, score
+        for k in range(1, min(cfg.max_averaged, len(self.snapshots)) + 1):
+            mixed = np.mean([current] + [s.valid for s in self.snapshots[-k:]], axis=0)
+            mixed_score = safe_nauc(y_valid, mixed)
+            if mixed_score > chosen_score:
+                chosen, chosen_score = k, mixed_score
+
+        def predict():
+            started = time.time()
+            snapshot = Snapshot(current, self.runner.predict(self.x_test, tta=tta))
+            self.pass_s = (time.time() - started) / max(1, len(self.x_test) * (2 if tta else 1))
+            earlier = [s.test for s in self.snapshots[-chosen:]] if chosen else []
+            self.snapshots.append(snapshot)
+            return np.mean([snapshot.test] + earlier, axis=0)
+        note = "finetune" + (" +flip" if tta else "") + (f" +{chosen} earlier" if chosen else "")
+        if self._offer(chosen_score, predict, note):
             self.no_gain = 0
         else:
             self.no_gain += 1
+            self.lr_scale *= cfg.plateau_lr_factor
             log.info("t=%.1fs epoch=%.1f loss=%.3f valid_nauc=%.4f (best %.4f, no gain %d)", time.time() - self.t0,
-                     self.epoch, self.last_loss, score, self.best_valid, self.no_gain)
+                     self.epoch, self.last_loss, chosen_score, self.best_valid, self.no_gain)
         if self.best_valid >= cfg.perfect_nauc or self.no_gain >= cfg.patience:
             self.done_training = True
-
-    def _predict_net(self) -> np.ndarray:
-        started = time.time()
-        logits = self._infer(self.x_test)
-        self.test_s = time.time() - started
-        if self.multilabel:
-            return 1 / (1 + np.exp(-logits))
-        z = np.exp(logits - logits.max(1, keepdims=True))
-        return z / z.sum(1, keepdims=True)

@@ -1,0 +1,146 @@
+"""Save the best trained predictor with the preprocessing it needs, and load it back to predict.
+
+A saved model is a folder:
+    model.json   format version, predictor kind, flip TTA, cache shape and value range, class count, task
+                 type, held-out NAUC, and the network's preprocessing (backbone, input size, mean/std)
+    weights.pt   the network's state dict (kinds "features" and "finetune")
+    ridge.npz    the ridge head (kinds "pixels" and "features")
+It holds the best single predictor by held-out NAUC; averaged predictions are not stored.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from autoclint.data.adapt import InputShape, decode_to_cache
+from autoclint.errors import AutoclintError
+from autoclint.train.heads import RidgeHead, pixel_features
+from autoclint.train.runner import NetRunner, Preprocess
+
+FORMAT = 1
+KINDS = ("pixels", "features", "finetune")
+
+
+def save_trained(session, folder: str, class_names: list[str] | None = None) -> str:
+    """Write the session's best predictor to `folder` (replaced only once complete). Returns the folder."""
+    best = session.best
+    if best is None:
+        raise AutoclintError(f"{folder}: nothing to save yet (no predictor was fitted).")
+    info = {"format": FORMAT, "kind": best.kind, "tta": best.tta, "valid_nauc": best.valid_nauc,
+            "shape": vars(session.shape), "low": session.scan.low, "high": session.scan.high,
+            "num_classes": session.num_classes, "multilabel": session.multilabel,
+            "pixel_side": session.cfg.pixel_side, "class_names": class_names,
+            "network": session.runner.pre.to_dict() if best.kind != "pixels" else None}
+    folder = os.path.abspath(folder)
+    parent = os.path.dirname(folder)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".saving-", dir=parent)
+    try:
+        with open(os.path.join(tmp, "model.json"), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=1)
+        if best.state is not None:
+            torch.save(best.state, os.path.join(tmp, "weights.pt"))
+        if best.ridge is not None:
+            np.savez(os.path.join(tmp, "ridge.npz"), mean=best.ridge.mean, std=best.ridge.std, w=best.ridge.w)
+        if os.path.isdir(folder):
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+@dataclass
+class TrainedModel:
+    kind: str
+    tta: bool
+    shape: InputShape
+    low: float
+    high: float
+    num_classes: int
+    multilabel: bool
+    pixel_side: int
+    valid_nauc: float
+    ridge: RidgeHead | None
+    runner: NetRunner | None
+    class_names: list[str] | None = None
+
+    def predict_cache(self, x_u8: np.ndarray) -> np.ndarray:
+        """(N, num_classes) scores in [0, 1] for a uint8 cache made at self.shape."""
+        if self.kind == "pixels":
+            return self.ridge.predict(pixel_features(x_u8, self.pixel_side))
+        if self.kind == "features":
+            p = self.ridge.predict(self.runner.infer(x_u8, features=True))
+            if self.tta:
+                p = 0.5 * (p + self.ridge.predict(self.runner.infer(x_u8, features=True, flip=True)))
+            return p
+        return self.runner.predict(x_u8, tta=self.tta)
+
+    def predict_dataset(self, dataset) -> np.ndarray:
+        """Scores for every example of a tf.data dataset of (tensor (T, H, W, C), label) pairs."""
+        x, _ = decode_to_cache(dataset, self.shape, self.low, self.high)
+        return self.predict_cache(x)
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise AutoclintError(f"{path}: missing; is {os.path.dirname(path)} a model saved by autoclint?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise AutoclintError(f"{path}: not valid JSON ({e}).") from None
+
+
+def load_trained(folder: str, device: str | None = None) -> TrainedModel:
+    """A saved model, ready to predict; every problem is one AutoclintError naming the file."""
+    if not os.path.isdir(folder):
+        raise AutoclintError(f"{folder}: no such model folder.")
+    path = os.path.join(folder, "model.json")
+    info = _read_json(path)
+    if info.get("format") != FORMAT or info.get("kind") not in KINDS:
+        raise AutoclintError(f"{path}: not a model this version reads (format {info.get('format')!r}, "
+                             f"kind {info.get('kind')!r}; expected format {FORMAT}).")
+    try:
+        shape = InputShape(**info["shape"])
+        runner = ridge = None
+        if info["kind"] != "pixels":
+            pre = Preprocess.from_dict(info["network"])
+            runner = NetRunner(pre, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+        if info["kind"] != "finetune":
+            ridge = _load_ridge(os.path.join(folder, "ridge.npz"))
+        model = TrainedModel(info["kind"], bool(info["tta"]), shape, float(info["low"]), float(info["high"]),
+                             int(info["num_classes"]), bool(info["multilabel"]), int(info["pixel_side"]),
+                             float(info["valid_nauc"]), ridge, runner, info.get("class_names"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise AutoclintError(f"{path}: incomplete or malformed ({type(e).__name__}: {e}).") from None
+    if runner is not None:
+        weights = os.path.join(folder, "weights.pt")
+        if not os.path.isfile(weights):
+            raise AutoclintError(f"{weights}: missing (the model's network weights).")
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            runner.net.load_state_dict(state)
+        except Exception as e:  # noqa: BLE001 - torch raises many kinds for a damaged or foreign file
+            raise AutoclintError(f"{weights}: cannot be loaded into {runner.pre.backbone} "
+                                 f"({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
+    return model
+
+
+def _load_ridge(path: str) -> RidgeHead:
+    if not os.path.isfile(path):
+        raise AutoclintError(f"{path}: missing (the model's ridge head).")
+    try:
+        with np.load(path) as arrays:
+            head = RidgeHead(())
+            head.mean, head.std, head.w = arrays["mean"], arrays["std"], arrays["w"]
+    except Exception as e:  # noqa: BLE001
+        raise AutoclintError(f"{path}: cannot be read ({type(e).__name__}: {e}).") from None
+    return head
+

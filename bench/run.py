@@ -1,0 +1,177 @@
+"""Benchmark: run a model.py through the local challenge harness on AutoDL datasets, one after another.
+
+    .venv/bin/python bench/run.py                                # the shared suite, default backbone, T=300 s
+    .venv/bin/python bench/run.py --backbone resnet18 --datasets Cifar Faces --budget 120
+
+Each dataset runs ingestion + scoring as `run_local_test.sh` does, in a fresh process, alone (runs in
+parallel would share the CPU and distort every figure). Writes OUT/results.md and OUT/results.csv (ALC,
+final NAUC, seconds to the first prediction, number of predictions, peak RSS of the whole run, backbone)
+and, per dataset, OUT/<name>/{scores.txt, learning-curve.png, log.txt}. When the datasets' folder holds a
+SUITE.md with the original AutoCLINT's figures, the table puts them beside ours.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from autoclint.errors import AutoclintError  # noqa: E402
+from autoclint.harness.layout import read_key_values  # noqa: E402
+from autoclint.nets import list_models  # noqa: E402
+
+DEFAULT_SUITE = os.path.join(REPO, "..", "shared", "data", "suite")
+SUITE_ORDER = ["Fashion", "Cifar", "Signs", "Faces", "Pokemon", "Kth"]
+COLUMNS = ["dataset", "backbone", "budget_s", "alc", "original_alc", "final_nauc", "first_prediction_s",
+           "predictions", "peak_rss_mib", "wall_s"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", default=DEFAULT_SUITE, help="folder of AutoDL datasets (default: ../shared/data/suite)")
+    p.add_argument("--datasets", nargs="+", default=None,
+                   help="names of dataset folders inside --suite (default: every one, suite order first)")
+    p.add_argument("--budget", type=float, default=300.0, help="time budget T per dataset in seconds (default 300)")
+    p.add_argument("--backbone", default="",
+                   help="backbone for the autoclint model (sets AUTOCLINT_BACKBONE; default: the best pretrained)")
+    p.add_argument("--code_dir", default=REPO, help="folder holding the model.py to run (default: autoclint's)")
+    p.add_argument("--out", default=None,
+                   help="result folder (default: bench/results/<backbone>-T<budget>); its files are replaced")
+    return p
+
+
+def original_figures(suite: str) -> dict[str, float]:
+    """The last column of SUITE.md's table (the original AutoCLINT's ALC), when the file is there."""
+    path = os.path.join(suite, "SUITE.md")
+    figures: dict[str, float] = {}
+    if not os.path.isfile(path):
+        return figures
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) > 2 and re.fullmatch(r"\d+\.\d+", cells[-1]):
+                figures[cells[0]] = float(cells[-1])
+    return figures
+
+
+def list_datasets(suite: str, names: list[str] | None) -> list[str]:
+    if not os.path.isdir(suite):
+        raise AutoclintError(f"{suite}: no such folder of datasets (--suite).")
+    found = sorted(d for d in os.listdir(suite) if os.path.isdir(os.path.join(suite, d)))
+    if names is None:
+        return [n for n in SUITE_ORDER if n in found] + [n for n in found if n not in SUITE_ORDER]
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise AutoclintError(f"{suite}: has no dataset {', '.join(missing)} (found: {', '.join(found) or 'none'}).")
+    return names
+
+
+def run_one(name: str, args: argparse.Namespace, out: str) -> dict:
+    """One harness run in a fresh process; its peak RSS covers ingestion (the model) and scoring."""
+    run_dir = os.path.join(REPO, "bench", "runs", os.path.basename(out), name)  # predictions: not committed
+    dataset_out = os.path.join(out, name)
+    os.makedirs(dataset_out, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", AUTOCLINT_BACKBONE=args.backbone)
+    cmd = [sys.executable, "-m", "autoclint.harness.run_local", f"--dataset_dir={os.path.join(args.suite, name)}",
+           f"--code_dir={args.code_dir}", f"--time_budget={args.budget}", f"--result_dir={run_dir}"]
+    started = time.time()
+    with open(os.path.join(dataset_out, "log.txt"), "w", encoding="utf-8") as log_file:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    row = {"dataset": name, "backbone": args.backbone or "default", "budget_s": args.budget,
+           "wall_s": round(time.time() - started, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024)}
+    scores_path = os.path.join(run_dir, "scores", "scores.txt")
+    if proc.returncode != 0 or not os.path.exists(scores_path):
+        print(f"bench: {name}: the run failed (exit {proc.returncode}); see {dataset_out}/log.txt", file=sys.stderr)
+        return dict(row, alc=float("nan"), final_nauc=float("nan"), first_prediction_s=float("nan"), predictions=0)
+    shutil.copy(scores_path, os.path.join(dataset_out, "scores.txt"))
+    for png in os.listdir(os.path.join(run_dir, "scores")):
+        if png.endswith(".png"):
+            shutil.copy(os.path.join(run_dir, "scores", png), os.path.join(dataset_out, "learning-curve.png"))
+    scores = read_key_values(scores_path)
+    naucs = _floats(scores.get("nauc_scores", "[]"))
+    stamps = _floats(scores.get("timestamps", "[]"))
+    backbone = _backbone_from_log(os.path.join(dataset_out, "log.txt"))
+    return dict(row, backbone=backbone or row["backbone"], alc=float(scores["score"]),
+                final_nauc=naucs[-1] if naucs else float("nan"),
+                first_prediction_s=stamps[0] if stamps else float("nan"), predictions=len(naucs))
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.strip().strip("[]").split(",") if v.strip()]
+
+
+def _backbone_from_log(path: str) -> str:
+    """The backbone line the model logs ('backbone NAME (pretrained|random init), ...')."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.search(r"backbone (\S+) \((pretrained|random init)\)", line)
+            if m:
+                return f"{m.group(1)} ({m.group(2)})"
+    return ""
+
+
+def write_tables(rows: list[dict], out: str) -> None:
+    with open(os.path.join(out, "results.csv"), "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| dataset | ALC | original ALC | final NAUC | first prediction (s) | predictions | peak RSS (MiB) "
+             "| backbone |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        original = r.get("original_alc")
+        lines.append(f"| {r['dataset']} | {r['alc']:.4f} | {'' if original is None else f'{original:.3f}'} "
+                     f"| {r['final_nauc']:.4f} | {r['first_prediction_s']:.1f} | {r['predictions']} "
+                     f"| {r['peak_rss_mib']} | {r['backbone']} |")
+    alcs = [r["alc"] for r in rows]
+    originals = [r["original_alc"] for r in rows if r.get("original_alc") is not None]
+    mean_original = f"{sum(originals) / len(originals):.3f}" if len(originals) == len(rows) else ""
+    lines.append(f"| **mean** | **{sum(alcs) / len(alcs):.4f}** | {mean_original} | | | | | |")
+    with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as f:
+        f.write(f"Budget T={rows[0]['budget_s']:g} s per dataset, one run each, {os.cpu_count()} CPU cores.\n\n")
+        f.write("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.budget <= 0:
+            raise AutoclintError(f"--budget={args.budget:g}: must be positive.")
+        if not os.path.isfile(os.path.join(args.code_dir, "model.py")):
+            raise AutoclintError(f"{args.code_dir}: no model.py in this folder (--code_dir).")
+        if args.backbone and args.backbone not in list_models():
+            raise AutoclintError(f"--backbone={args.backbone}: unknown; known: {', '.join(list_models())}.")
+        args.suite = os.path.abspath(args.suite)
+        names = list_datasets(args.suite, args.datasets)
+    except AutoclintError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    out = os.path.abspath(args.out or os.path.join(REPO, "bench", "results",
+                                                   f"{args.backbone or 'default'}-T{args.budget:g}"))
+    os.makedirs(out, exist_ok=True)
+    originals = original_figures(args.suite)
+    rows = []
+    for i, name in enumerate(names, 1):
+        print(f"bench: [{i}/{len(names)}] {name} (T={args.budget:g} s)...", flush=True)
+        row = run_one(name, args, out)
+        row["original_alc"] = originals.get(name)
+        rows.append(row)
+        print(f"bench: {name}: ALC {row['alc']:.4f} (original {row['original_alc']}), final NAUC "
+              f"{row['final_nauc']:.4f}, first prediction {row['first_prediction_s']:.1f} s, "
+              f"{row['predictions']} predictions, peak RSS {row['peak_rss_mib']} MiB", flush=True)
+        write_tables(rows, out)  # after each dataset: an interrupted run keeps what it measured
+    print(f"bench: results in {out}/results.md")
+    return 0 if all(r["predictions"] > 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
