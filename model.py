@@ -32,7 +32,7 @@ class Model:
         # The harness builds Model(metadata) only: the benchmark picks the backbone through the environment.
         cfg = cfg or TrainCfg(backbone=os.environ.get("AUTOCLINT_BACKBONE", ""))
         self.num_classes = metadata.get_output_size()
-        self.session = Session(self.num_classes, cfg)
+        self.session = Session(self.num_classes, cfg, train_size=metadata.size())
         self.done_training = False
         self.failed = False
 

@@ -138,7 +138,8 @@ def run_train(args: argparse.Namespace) -> int:
         test = AutoDLDataset(os.path.join(data_dir, "test"))
     solution_path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
     solution = read_solution(solution_path) if test is not None and os.path.isfile(solution_path) else None
-    session = Session(train.get_metadata().get_output_size(), TrainCfg(backbone=args.backbone))
+    session = Session(train.get_metadata().get_output_size(), TrainCfg(backbone=args.backbone),
+                      train_size=train.get_metadata().size())
     start = time.time()
     shown = None
     while not session.done_training and time.time() - start < args.budget:

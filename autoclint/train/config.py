@@ -8,7 +8,9 @@ from dataclasses import dataclass
 class TrainCfg:
     # input adaptation
     max_side: int = 64  # AutoCLINT's cap on the long side: larger inputs make every CPU pass slower
-    wide_max_side: int = 128  # the cap when aspect > 2 (AutoCLINT), so thin objects keep detail
+    largest_side: int = 128  # the cap may grow to this for small sets of large images (adapt.side_cap)
+    pass_pixels: float = 1.0e7  # ... as long as one pass over the train set stays this many pixels (~5 s, 2 cores)
+    wide_factor: int = 2  # the cap is doubled when aspect > 2 (AutoCLINT), so thin objects keep detail
     max_frames: int = 8  # frames sampled per clip (AutoCLINT)
     net_min_long_side: int = 64  # smaller inputs are upsampled for the pretrained net (ImageNet features need it)
     cache_bytes: int = 6 * 2**30  # memory cap for the uint8 train cache; larger sets are cut (logged)
@@ -20,6 +22,7 @@ class TrainCfg:
     ridge_alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0)  # chosen on validation, relative to the trace
     min_gain: float = 1e-4  # a new prediction only for a real validation gain (each one costs a test pass)
     flip_tolerance: float = 0.02  # mirrored valid examples may score this much lower and still count as same-class
+    max_feature_examples: int = 4000  # frozen-feature ridge: more examples barely help, each costs a backbone pass
     # fine-tuning
     backbone: str = ""  # empty: the best pretrained backbone whose weights are present
     batch_size: int = 64  # CPU: larger batches were no faster per image at 64 px
@@ -28,6 +31,7 @@ class TrainCfg:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1  # regularises the few-epoch fine-tune (airbench uses 0.2)
     warmup_steps: int = 20  # linear lr warm-up: the ridge-initialised head must not be wrecked by the first steps
+    grad_clip: float = 2.0  # gradient-norm cap: one bad batch must not wreck the pretrained weights
     plateau_lr_factor: float = 0.5  # lr multiplier after a slice without validation gain (AutoCLINT halves)
     rollback_drop: float = 0.05  # validation this far below the best fine-tuned weights: reload them, halve lr
     max_averaged: int = 4  # earlier fine-tune predictions that may be averaged with the newest (DeepBlueAI: 5)

@@ -26,13 +26,12 @@ class RidgeHead:
 
     def _solve(self, x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
         n, d = x.shape
-        if d <= n:
-            gram = x.T @ x
-            scale = np.trace(gram) / d
-            return np.linalg.solve(gram + alpha * scale * np.eye(d), x.T @ y)
-        gram = x @ x.T
-        scale = np.trace(gram) / n
-        return x.T @ np.linalg.solve(gram + alpha * scale * np.eye(n), y)
+        primal = d <= n
+        gram = x.T @ x if primal else x @ x.T
+        # alpha is relative to the mean eigenvalue; constant inputs (all-zero gram) still get a positive ridge
+        scale = max(np.trace(gram) / len(gram), 1e-6)
+        solved = np.linalg.solve(gram + alpha * scale * np.eye(len(gram)), x.T @ y if primal else y)
+        return solved if primal else x.T @ solved
 
     def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray) -> float:
         self.mean = x_train.mean(0)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autoclint.data.adapt import InputShape, adapted_shape, decode_to_cache, scan
+from autoclint.data.adapt import InputShape, adapted_shape, decode_to_cache, scan, side_cap
 from autoclint.nets import default_backbone
 from autoclint.nets.registry import create_model
 from autoclint.train.config import TrainCfg
@@ -27,18 +27,23 @@ log = logging.getLogger("autoclint")
 
 
 def split_indices(labels: np.ndarray, cfg: TrainCfg) -> tuple[np.ndarray, np.ndarray]:
-    """Single held-out fold, stratified by the first positive class (seeded)."""
+    """Single held-out fold, stratified by the first positive class (seeded).
+
+    Each class gives its share but always keeps one example for training (a one-shot class gives none);
+    with fewer than two held-out examples, choices are made on the train set itself.
+    """
     rng = np.random.default_rng(cfg.seed)
     n = len(labels)
-    n_valid = min(cfg.max_valid, int(round(cfg.valid_fraction * n)))
-    if n_valid < 2 or n - n_valid < 2:
-        return np.arange(n), np.arange(n)  # too few to hold out: choose on train (logged by the caller)
-    keys = labels.argmax(1)
-    order = np.concatenate([rng.permutation(np.flatnonzero(keys == k)) for k in np.unique(keys)])
-    # every m-th of the class-sorted order: each class lands in valid in proportion to its size
-    valid = order[np.linspace(0, n - 1, n_valid).round().astype(int)]
-    train = np.setdiff1d(np.arange(n), valid)
-    return rng.permutation(train), valid
+    fraction = min(cfg.valid_fraction, cfg.max_valid / max(n, 1))
+    keys = np.where(labels.sum(1) > 0, labels.argmax(1), -1)  # unlabelled rows form their own group
+    valid = []
+    for k in np.unique(keys):
+        members = rng.permutation(np.flatnonzero(keys == k))
+        valid.append(members[:min(len(members) - 1, int(round(fraction * len(members))))])
+    valid = np.sort(np.concatenate(valid))
+    if len(valid) < 2 or n - len(valid) < 2:
+        return rng.permutation(n), np.arange(n)
+    return rng.permutation(np.setdiff1d(np.arange(n), valid)), valid
 
 
 @dataclass
@@ -63,9 +68,11 @@ def cpu_state(net: torch.nn.Module) -> dict:
 
 
 class Session:
-    def __init__(self, num_classes: int, cfg: TrainCfg = TrainCfg()):
+    def __init__(self, num_classes: int, cfg: TrainCfg = TrainCfg(), train_size: int | None = None):
+        """train_size: the train set's example count (metadata), to size the input; None: AutoCLINT's cap."""
         self.cfg = cfg
         self.num_classes = num_classes
+        self.train_size = train_size
         self.done_training = False
         self.stage = "read"
         self.prediction: np.ndarray | None = None
@@ -93,7 +100,7 @@ class Session:
     def train(self, dataset, remaining_s: float) -> None:
         deadline = time.time() + remaining_s
         if self.stage == "read":
-            self._read_train(dataset)
+            self._read_train(dataset, deadline)
             self._fit_pixels()
             self.stage = "features"
         elif self.stage == "features":
@@ -112,16 +119,24 @@ class Session:
                      self.epoch, self.last_loss, self.best_valid)
         return self.prediction
 
-    def _read_train(self, dataset) -> None:
+    def _read_train(self, dataset, deadline: float) -> None:
         self.scan = scan(dataset)
-        self.shape: InputShape = adapted_shape(self.scan.median, self.cfg.max_side, self.cfg.wide_max_side,
-                                               self.cfg.max_frames)
+        cfg = self.cfg
+        frames = min(self.scan.median.frames, cfg.max_frames)
+        cap = side_cap(self.scan.median, self.train_size or 10**9, frames, cfg.max_side, cfg.largest_side,
+                       cfg.pass_pixels)
+        self.shape: InputShape = adapted_shape(self.scan.median, cap, cap * cfg.wide_factor, cfg.max_frames)
         per_example = self.shape.frames * self.shape.height * self.shape.width * self.shape.channels
         cap = max(1, self.cfg.cache_bytes // per_example)
-        x, y = decode_to_cache(dataset, self.shape, self.scan.low, self.scan.high, max_examples=cap)
+        # Half the budget at most: the test set must still be read and predicted within it.
+        read_by = time.time() + max(0.0, deadline - time.time()) * 0.5
+        x, y = decode_to_cache(dataset, self.shape, self.scan.low, self.scan.high, max_examples=cap,
+                               deadline=read_by)
         if len(x) == cap:
             log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes)", cap,
                         self.cfg.cache_bytes / 2**30)
+        elif time.time() > read_by:
+            log.warning("budget too small to read the whole train set: training on its first %d examples", len(x))
         self.x, self.y = x, y
         self.multilabel = bool((y.sum(1) > 1).any())
         self.train_idx, self.valid_idx = split_indices(y, self.cfg)
@@ -168,13 +183,13 @@ class Session:
     def _fit_features(self, deadline: float) -> None:
         self._build_net()
         started = time.time()
-        order = np.concatenate([self.train_idx, self.valid_idx])
-        feats = self.runner.infer(self.x[order], features=True)
+        fit_idx = self.train_idx[:self.cfg.max_feature_examples]  # train_idx is shuffled: a random subset
+        feats = self.runner.infer(self.x[np.concatenate([fit_idx, self.valid_idx])], features=True)
         self.pass_s = (time.time() - started) / max(1, len(feats))
-        n_train = len(self.train_idx)
+        n_train = len(fit_idx)
         head = RidgeHead(self.cfg.ridge_alphas)
         y_valid = self.y[self.valid_idx]
-        score = head.fit(feats[:n_train], self.y[self.train_idx], feats[n_train:], y_valid)
+        score = head.fit(feats[:n_train], self.y[fit_idx], feats[n_train:], y_valid)
         # Do mirrored examples keep their class? Score the ridge fitted on plain features on mirrored ones.
         mirrored = self.runner.infer(self.x[self.valid_idx], features=True, flip=True)
         flip_score = safe_nauc(y_valid, head.predict(mirrored))
@@ -192,6 +207,7 @@ class Session:
             return 0.5 * (p + head.predict(self.runner.infer(self.x_test, features=True, flip=True))) if tta else p
         self._offer(best_score, predict, "features" + (" +flip" if tta else ""))
         self._init_head_from_ridge(head)
+        self.start_state = cpu_state(self.net)  # where a diverged fine-tune restarts when no better weights exist
         self._make_optimizer()
 
     def _init_head_from_ridge(self, head: RidgeHead) -> None:
@@ -243,6 +259,7 @@ class Session:
             loss = self._loss(logits, torch.from_numpy(self.y[idx]).to(self.device))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
             self.optimizer.step()
             losses.append(loss.item())
             self.steps += 1
@@ -270,12 +287,15 @@ class Session:
             tta_score = safe_nauc(y_valid, averaged)
             if tta_score > score:
                 score, tta, current = tta_score, True, averaged
-        if self.best is not None and self.best.kind == "finetune" and score < self.best.valid_nauc - cfg.rollback_drop:
-            self.net.load_state_dict(self.best.state)  # diverged: back to the best weights, gentler steps
+        if score < self.best_valid - cfg.rollback_drop:  # diverged: back to the best weights, gentler steps
+            finetuned = self.best.kind == "finetune"
+            self.net.load_state_dict(self.best.state if finetuned else self.start_state)
+            self.optimizer.state.clear()  # the momentum points where the weights went wrong
             self.lr_scale *= 0.5
-            log.warning("t=%.1fs valid_nauc fell to %.4f: back to the best weights (%.4f), lr x%.2g",
-                        time.time() - self.t0, score, self.best.valid_nauc, self.lr_scale)
+            log.warning("t=%.1fs valid_nauc fell to %.4f: back to the %s weights, lr x%.2g", time.time() - self.t0,
+                        score, "best fine-tuned" if finetuned else "initial", self.lr_scale)
             self.no_gain += 1
+            self.done_training = self.no_gain >= cfg.patience
             return
         if self.best is None or score > self.best.valid_nauc:
             self.best = Best("finetune", score, state=cpu_state(self.net), tta=tta)
