@@ -32,6 +32,7 @@ class TrainCfg:
     label_smoothing: float = 0.1  # regularises the few-epoch fine-tune (airbench uses 0.2)
     warmup_steps: int = 20  # linear lr warm-up: the ridge-initialised head must not be wrecked by the first steps
     grad_clip: float = 2.0  # gradient-norm cap: one bad batch must not wreck the pretrained weights
+    ema_decay: float = 0.99  # weights validated and predicted with are an average over ~100 recent steps (less noise)
     plateau_lr_factor: float = 0.5  # lr multiplier after a slice without validation gain (AutoCLINT halves)
     rollback_drop: float = 0.05  # validation this far below the best fine-tuned weights: reload them, halve lr
     max_averaged: int = 4  # earlier fine-tune predictions that may be averaged with the newest (DeepBlueAI: 5)

@@ -111,8 +111,14 @@ class NetRunner:
         self.net.eval()
         out = []
         for i in range(0, len(x_u8), batch):
-            f = self.net.forward_features(self.batch(x_u8[i:i + batch], flip=flip))
-            out.append((f if features else self.net.forward_head(f)).float().cpu().numpy())
+            chunk = x_u8[i:i + batch]
+            n = len(chunk)
+            if self.device.type == "cuda" and n < batch:
+                # cuDNN plans (and may compile) per input shape: a ragged last batch cost ~1 s on an H100
+                # (Lite0, measured); zero-padding it keeps one shape
+                chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), chunk.dtype)])
+            f = self.net.forward_features(self.batch(chunk, flip=flip))
+            out.append((f if features else self.net.forward_head(f))[:n].float().cpu().numpy())
         if not out:
             return np.zeros((0, self.net.net_cfg.num_features if features else self.pre.num_classes), np.float32)
         return np.concatenate(out)

@@ -209,6 +209,7 @@ class Session:
         self._init_head_from_ridge(head)
         self.start_state = cpu_state(self.net)  # where a diverged fine-tune restarts when no better weights exist
         self._make_optimizer()
+        self._reset_average()
 
     def _init_head_from_ridge(self, head: RidgeHead) -> None:
         """Start fine-tuning from the ridge solution (scaled to logits), not from a random head."""
@@ -238,8 +239,25 @@ class Session:
             return logits.sum() * 0
         return F.cross_entropy(logits[has_label], y[has_label].argmax(1), label_smoothing=self.cfg.label_smoothing)
 
+    def _reset_average(self) -> None:
+        """Start the weight average (EMA) from the weights the net holds now."""
+        self.params = [p for p in self.net.parameters()]
+        self.raw = None  # the trained weights while the net holds the average
+        self.average = [p.detach().clone() for p in self.params]
+
+    def _hold_average(self, average: bool) -> None:
+        """Swap the weight average in (to validate and predict with) or the trained weights back."""
+        with torch.no_grad():
+            if average and self.raw is None:
+                self.raw = [p.detach().clone() for p in self.params]
+                torch._foreach_copy_(self.params, self.average)
+            elif not average and self.raw is not None:
+                torch._foreach_copy_(self.params, self.raw)
+                self.raw = None
+
     def _train_for(self, seconds: float) -> None:
         cfg = self.cfg
+        self._hold_average(False)
         self.net.train()
         for m in self.net.modules():  # frozen BN statistics: batch statistics would shift the features the
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):  # ridge-initialised head was fit on
@@ -261,6 +279,8 @@ class Session:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
             self.optimizer.step()
+            with torch.no_grad():  # the average warms up: early steps must not be outweighed by the start
+                torch._foreach_lerp_(self.average, self.params, max(1 - cfg.ema_decay, 1 / (self.steps + 2)))
             losses.append(loss.item())
             self.steps += 1
             self.epoch += bs / n
@@ -278,6 +298,7 @@ class Session:
                      deadline - time.time())
             return
         self._train_for(slice_s)
+        self._hold_average(True)  # validated, predicted with and saved: the average of recent weights
         self.slice_s = min(self.slice_s * 2, cfg.max_slice_s)
         x_valid, y_valid = self.x[self.valid_idx], self.y[self.valid_idx]
         plain = self.runner.predict(x_valid, tta=False)
@@ -290,6 +311,7 @@ class Session:
         if score < self.best_valid - cfg.rollback_drop:  # diverged: back to the best weights, gentler steps
             finetuned = self.best.kind == "finetune"
             self.net.load_state_dict(self.best.state if finetuned else self.start_state)
+            self._reset_average()
             self.optimizer.state.clear()  # the momentum points where the weights went wrong
             self.lr_scale *= 0.5
             log.warning("t=%.1fs valid_nauc fell to %.4f: back to the %s weights, lr x%.2g", time.time() - self.t0,

@@ -1,0 +1,63 @@
+"""`autoclint train` then `autoclint predict`, on a real dataset and on raw files; bad arguments get one sentence."""
+import csv
+import os
+
+import pytest
+
+from autoclint.cli import main
+from tests.conftest import shared
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("cli") / "faces-model")
+    assert main(["train", shared("suite", "Faces"), "--budget", "12", "--save", folder]) == 0
+    return folder
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_train_saves_and_predict_reads_the_test_set(saved_model, tmp_path, capsys):
+    assert "new prediction: valid NAUC" in capsys.readouterr().out or os.path.isdir(saved_model)
+    out = tmp_path / "p.csv"
+    assert main(["predict", saved_model, shared("suite", "Faces"), "--out", str(out)]) == 0
+    rows = read_rows(out)
+    assert rows[0][:3] == ["example", "predicted", "s1"] and len(rows[0]) == 42
+    assert len(rows) == 121
+    solution = [line.split() for line in open(shared("suite", "Faces", "Faces.solution"))]
+    truth = [f"s{row.index('1') + 1}" for row in solution]
+    accuracy = sum(r[1] == t for r, t in zip(rows[1:], truth)) / 120
+    assert accuracy > 0.8  # 40 subjects: chance is 0.025
+
+
+def test_predict_on_image_files(saved_model, tmp_path):
+    out = tmp_path / "files.csv"
+    faces = shared("raw", "faces_pgm")
+    assert main(["predict", saved_model, os.path.join(faces, "s3"), os.path.join(faces, "s5", "1.pgm"),
+                 "--out", str(out)]) == 0
+    rows = read_rows(out)[1:]
+    assert len(rows) == 5 and rows[-1][0].endswith(os.path.join("s5", "1.pgm"))
+    assert sum(r[1] == "s3" for r in rows[:4]) >= 3
+
+
+def test_bad_arguments_are_one_sentence(saved_model, tmp_path, capsys):
+    readme = os.path.join(shared("raw", "faces_pgm"), "README.md")
+    cases = [
+        (["predict", saved_model, readme], "not an image or video file"),
+        (["predict", saved_model, str(tmp_path / "nothing")], "no such file or folder"),
+        (["predict", str(tmp_path), readme], "model.json: missing"),
+        (["train", shared("suite", "Faces"), "--budget", "0", "--save", str(tmp_path / "m")], "must be positive"),
+        (["train", shared("suite", "Faces"), "--backbone", "vgg", "--save", str(tmp_path / "m")], "unknown"),
+        (["train", str(tmp_path / "nothing"), "--save", str(tmp_path / "m")], "no such dataset folder"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("autoclint: error: ") and message in err[-1], (argv, err)
+    predict_signs = ["predict", saved_model, shared("suite", "Signs"), "--out", str(tmp_path / "x.csv")]
+    assert main(predict_signs) == 2
+    assert "has 36 classes, the model 40" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()

@@ -1,0 +1,83 @@
+"""Saving the best predictor and loading it back: same predictions, and one clear sentence for a bad folder."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from autoclint.data.dataset import AutoDLDataset
+from autoclint.errors import AutoclintError
+from autoclint.harness.scoring import nauc, read_solution
+from autoclint.train.checkpoint import load_trained, save_trained
+from autoclint.train.config import TrainCfg
+from autoclint.train.session import Session
+from tests.conftest import shared
+
+FAST = TrainCfg(first_slice_s=1.0, max_slice_s=1.0)
+
+
+def trained_session(stages: int) -> tuple[Session, AutoDLDataset]:
+    root = shared("suite", "Faces", "Faces.data")
+    train, test = AutoDLDataset(os.path.join(root, "train")), AutoDLDataset(os.path.join(root, "test"))
+    session = Session(40, FAST, train_size=train.get_metadata().size())
+    for _ in range(stages):
+        session.train(train.get_dataset(), 60)
+        session.test(test.get_dataset(), 60)
+    return session, test
+
+
+@pytest.mark.parametrize("stages, kind", [(1, "pixels"), (3, None)])
+def test_saved_model_predicts_like_the_best_predictor(tmp_path, stages, kind):
+    session, test = trained_session(stages)
+    folder = save_trained(session, str(tmp_path / "model"), [f"s{i + 1}" for i in range(40)])
+    model = load_trained(folder)
+    assert model.kind == session.best.kind and (kind is None or model.kind == kind)
+    assert model.class_names[0] == "s1" and model.num_classes == 40
+    predictions = model.predict_dataset(test.get_dataset())
+    assert predictions.shape == (120, 40)
+    if model.kind == "pixels":  # the best predictor's own test prediction is the session's current one
+        np.testing.assert_allclose(predictions, session.prediction, rtol=1e-5, atol=1e-6)
+    solution = read_solution(shared("suite", "Faces", "Faces.solution"))
+    assert nauc(solution, predictions) > 0.9  # faces: pixels alone reach 0.99 (measured)
+
+
+def test_saving_replaces_an_older_model_only_when_complete(tmp_path):
+    session, _ = trained_session(1)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "stale.txt").write_text("old")
+    save_trained(session, str(folder))
+    assert not (folder / "stale.txt").exists() and (folder / "model.json").exists()
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".saving")] == []
+
+
+def test_bad_model_folders_name_the_file(tmp_path):
+    with pytest.raises(AutoclintError, match="no such model folder"):
+        load_trained(str(tmp_path / "absent"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AutoclintError, match=r"model\.json: missing"):
+        load_trained(str(empty))
+    session, _ = trained_session(2)
+    folder = save_trained(session, str(tmp_path / "m"))
+    info = json.loads(open(os.path.join(folder, "model.json")).read())
+    if info["kind"] != "pixels":
+        os.remove(os.path.join(folder, "weights.pt"))
+        with pytest.raises(AutoclintError, match=r"weights\.pt: missing"):
+            load_trained(folder)
+        with open(os.path.join(folder, "weights.pt"), "wb") as f:
+            f.write(b"not a torch file")
+        with pytest.raises(AutoclintError, match=r"weights\.pt: cannot be loaded"):
+            load_trained(folder)
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        f.write("{ truncated")
+    with pytest.raises(AutoclintError, match=r"model\.json: not valid JSON"):
+        load_trained(folder)
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        json.dump(dict(info, format=99), f)
+    with pytest.raises(AutoclintError, match="not a model this version reads"):
+        load_trained(folder)
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        json.dump({k: v for k, v in info.items() if k != "shape"}, f)
+    with pytest.raises(AutoclintError, match="incomplete or malformed"):
+        load_trained(folder)
