@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,13 +71,12 @@ def adapted_shape(median: InputShape, max_side: int = 64, wide_max_side: int = 1
     return InputShape(frames, min(_fit16(h * scale), cap), min(_fit16(w * scale), cap), median.channels)
 
 
-def decode_to_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.0,
-                    max_examples: int | None = None, deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """All examples as uint8 (N, T, H, W, C) at `shape`, with their labels float32 (N, K).
+def iterate_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.0,
+                  batch: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Batches of uint8 (B, T, H, W, C) examples at `shape` with float32 (B, K) labels, in dataset order.
 
     Frames are sampled evenly (shorter clips repeat frames); values are mapped from [low, high] when the
-    scan found them outside [0, 1]; channels are averaged or repeated to `shape.channels`. With a deadline
-    (time.time() scale), reading stops after the first batch that ends past it: a prefix of the dataset.
+    scan found them outside [0, 1]; channels are averaged or repeated to `shape.channels`.
     """
     rescale = not (-0.1 <= low and high <= 1.1)
     span = max(high - low, 1e-6)
@@ -99,13 +99,22 @@ def decode_to_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 
         x = tf.clip_by_value(tf.round(x * 255.0), 0, 255)
         return tf.cast(x, tf.uint8), y
 
-    data = dataset.take(max_examples) if max_examples else dataset
+    for x, y in dataset.map(adapt, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(2):
+        yield x.numpy(), y.numpy().astype(np.float32)
+
+
+def decode_to_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.0,
+                    max_examples: int | None = None, deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All examples (or the first max_examples) as one uint8 cache (N, T, H, W, C), labels (N, K).
+
+    With a deadline (time.time() scale), reading stops after the first batch that ends past it.
+    """
     xs, ys = [], []
-    for x, y in data.map(adapt, num_parallel_calls=tf.data.AUTOTUNE).batch(256).prefetch(2):
-        xs.append(x.numpy())
-        ys.append(y.numpy())
+    for x, y in iterate_cache(dataset.take(max_examples) if max_examples else dataset, shape, low, high):
+        xs.append(x)
+        ys.append(y)
         if deadline is not None and time.time() > deadline:
             break
     if not xs:
         raise ValueError("the dataset is empty")
-    return np.concatenate(xs), np.concatenate(ys).astype(np.float32)
+    return np.concatenate(xs), np.concatenate(ys)

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from autoclint.errors import AutoclintError
+from autoclint.files import replace_folder
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".gif", ".webp"}
 VIDEO_EXTENSIONS = {".avi", ".mp4", ".mov", ".mkv", ".webm"}
@@ -405,9 +406,7 @@ def write_dataset(collected: Collected, out_dir: str, name: str, test_fraction: 
                 f.write(" ".join(map(str, row)) + "\n")
         with open(os.path.join(root, f"{name}_label.name"), "w", encoding="utf-8") as f:
             f.write("\n".join(collected.class_names) + "\n")
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.replace(root, final)
+        replace_folder(root, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final

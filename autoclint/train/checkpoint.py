@@ -20,6 +20,7 @@ import torch
 
 from autoclint.data.adapt import InputShape, decode_to_cache
 from autoclint.errors import AutoclintError
+from autoclint.files import replace_folder
 from autoclint.train.heads import RidgeHead, pixel_features
 from autoclint.train.runner import NetRunner, Preprocess
 
@@ -48,9 +49,7 @@ def save_trained(session, folder: str, class_names: list[str] | None = None) -> 
             torch.save(best.state, os.path.join(tmp, "weights.pt"))
         if best.ridge is not None:
             np.savez(os.path.join(tmp, "ridge.npz"), mean=best.ridge.mean, std=best.ridge.std, w=best.ridge.w)
-        if os.path.isdir(folder):
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder

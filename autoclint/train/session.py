@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autoclint.data.adapt import InputShape, adapted_shape, decode_to_cache, scan, side_cap
+from autoclint.data.adapt import InputShape, adapted_shape, decode_to_cache, iterate_cache, scan, side_cap
 from autoclint.nets import default_backbone
 from autoclint.nets.registry import create_model
 from autoclint.train.config import TrainCfg
@@ -132,9 +132,13 @@ class Session:
         read_by = time.time() + max(0.0, deadline - time.time()) * 0.5
         x, y = decode_to_cache(dataset, self.shape, self.scan.low, self.scan.high, max_examples=cap,
                                deadline=read_by)
+        self.stream = None
         if len(x) == cap:
-            log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes)", cap,
-                        self.cfg.cache_bytes / 2**30)
+            log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes): the rest is streamed, "
+                        "a quarter of the cached train examples swapped for new ones before each fine-tune slice",
+                        cap, self.cfg.cache_bytes / 2**30)
+            self.stream_source, self.stream_position, self.stream_slot = dataset, cap, 0
+            self.stream = iterate_cache(dataset.skip(cap), self.shape, self.scan.low, self.scan.high)
         elif time.time() > read_by:
             log.warning("budget too small to read the whole train set: training on its first %d examples", len(x))
         self.x, self.y = x, y
@@ -239,6 +243,27 @@ class Session:
             return logits.sum() * 0
         return F.cross_entropy(logits[has_label], y[has_label].argmax(1), label_smoothing=self.cfg.label_smoothing)
 
+    def _stream_chunk(self) -> None:
+        """Overwrite the next quarter of the train slots with the next examples of a set larger than the cache.
+
+        At the end of the dataset reading starts over; held-out examples (all in the cached prefix) are skipped.
+        """
+        want, got, restarts = max(1, len(self.train_idx) // 4), 0, 0
+        while got < want and restarts < 2:
+            batch = next(self.stream, None)
+            if batch is None:
+                self.stream = iterate_cache(self.stream_source, self.shape, self.scan.low, self.scan.high)
+                self.stream_position, restarts = 0, restarts + 1
+                continue
+            x, y = batch
+            keep = ~np.isin(self.stream_position + np.arange(len(x)), self.valid_idx)
+            self.stream_position += len(x)
+            x, y = x[keep][:want - got], y[keep][:want - got]
+            slots = self.train_idx[(self.stream_slot + np.arange(len(x))) % len(self.train_idx)]
+            self.x[slots], self.y[slots] = x, y
+            self.stream_slot = (self.stream_slot + len(x)) % len(self.train_idx)
+            got += len(x)
+
     def _reset_average(self) -> None:
         """Start the weight average (EMA) from the weights the net holds now."""
         self.params = [p for p in self.net.parameters()]
@@ -297,6 +322,10 @@ class Session:
             log.info("t=%.1fs stopping: %.1f s left is too little for another slice", time.time() - self.t0,
                      deadline - time.time())
             return
+        if self.stream is not None:
+            started = time.time()
+            self._stream_chunk()
+            slice_s = max(0.5, slice_s - (time.time() - started))
         self._train_for(slice_s)
         self._hold_average(True)  # validated, predicted with and saved: the average of recent weights
         self.slice_s = min(self.slice_s * 2, cfg.max_slice_s)
