@@ -6,7 +6,8 @@
 Each dataset runs ingestion + scoring as `run_local_test.sh` does, in a fresh process, alone (runs in
 parallel would share the CPU and distort every figure). Writes OUT/results.md and OUT/results.csv (ALC,
 final NAUC, seconds to the first prediction, number of predictions, peak RSS of the whole run, backbone)
-and, per dataset, OUT/<name>/{scores.txt, learning-curve.png, log.txt}. When the datasets' folder holds a
+and, per dataset, OUT/<name>/{scores.txt, learning-curve.png, log.txt}. Rows already in OUT for datasets
+not run now are kept, each with the commit of the code that produced it. When the datasets' folder holds a
 SUITE.md with the original AutoCLINT's figures, the table puts them beside ours.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from autoclint.nets import list_models  # noqa: E402
 DEFAULT_SUITE = os.path.join(REPO, "..", "shared", "data", "suite")
 SUITE_ORDER = ["Fashion", "Cifar", "Signs", "Faces", "Pokemon", "Kth"]
 COLUMNS = ["dataset", "backbone", "budget_s", "alc", "original_alc", "final_nauc", "first_prediction_s",
-           "predictions", "peak_rss_mib", "wall_s"]
+           "predictions", "peak_rss_mib", "wall_s", "commit"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +61,34 @@ def original_figures(suite: str) -> dict[str, float]:
             if len(cells) > 2 and re.fullmatch(r"\d+\.\d+", cells[-1]):
                 figures[cells[0]] = float(cells[-1])
     return figures
+
+
+def code_version(code_dir: str) -> str:
+    """The commit of the code that ran (with -dirty when it had uncommitted changes), for each table row."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code_dir, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=code_dir,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("-dirty" if dirty else "")
+
+
+def earlier_rows(out: str, names: list[str]) -> list[dict]:
+    """Rows of an earlier run in the same folder for datasets not run now (kept, with their own commit)."""
+    path = os.path.join(out, "results.csv")
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["dataset"] not in names]
+    for r in rows:
+        for key in ("budget_s", "alc", "final_nauc", "first_prediction_s", "wall_s"):
+            r[key] = float(r[key])
+        r["original_alc"] = float(r["original_alc"]) if r.get("original_alc") else None
+        r["predictions"], r["peak_rss_mib"] = int(r["predictions"]), int(r["peak_rss_mib"])
+        r.setdefault("commit", "unknown")
+    return rows
 
 
 def list_datasets(suite: str, names: list[str] | None) -> list[str]:
@@ -126,16 +155,16 @@ def write_tables(rows: list[dict], out: str) -> None:
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| dataset | ALC | original ALC | final NAUC | first prediction (s) | predictions | peak RSS (MiB) "
-             "| backbone |", "|---|---|---|---|---|---|---|---|"]
+             "| backbone | commit |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         original = r.get("original_alc")
         lines.append(f"| {r['dataset']} | {r['alc']:.4f} | {'' if original is None else f'{original:.3f}'} "
                      f"| {r['final_nauc']:.4f} | {r['first_prediction_s']:.1f} | {r['predictions']} "
-                     f"| {r['peak_rss_mib']} | {r['backbone']} |")
+                     f"| {r['peak_rss_mib']} | {r['backbone']} | {r.get('commit', '')} |")
     alcs = [r["alc"] for r in rows]
     originals = [r["original_alc"] for r in rows if r.get("original_alc") is not None]
     mean_original = f"{sum(originals) / len(originals):.3f}" if len(originals) == len(rows) else ""
-    lines.append(f"| **mean** | **{sum(alcs) / len(alcs):.4f}** | {mean_original} | | | | | |")
+    lines.append(f"| **mean** | **{sum(alcs) / len(alcs):.4f}** | {mean_original} | | | | | | |")
     with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as f:
         f.write(f"Budget T={rows[0]['budget_s']:g} s per dataset, one run each, {os.cpu_count()} CPU cores.\n\n")
         f.write("\n".join(lines) + "\n")
@@ -159,16 +188,21 @@ def main(argv: list[str] | None = None) -> int:
                                                    f"{args.backbone or 'default'}-T{args.budget:g}"))
     os.makedirs(out, exist_ok=True)
     originals = original_figures(args.suite)
+    version = code_version(args.code_dir)
+    order = {name: i for i, name in enumerate(SUITE_ORDER)}
+    kept = earlier_rows(out, names)
     rows = []
     for i, name in enumerate(names, 1):
         print(f"bench: [{i}/{len(names)}] {name} (T={args.budget:g} s)...", flush=True)
         row = run_one(name, args, out)
         row["original_alc"] = originals.get(name)
+        row["commit"] = version
         rows.append(row)
         print(f"bench: {name}: ALC {row['alc']:.4f} (original {row['original_alc']}), final NAUC "
               f"{row['final_nauc']:.4f}, first prediction {row['first_prediction_s']:.1f} s, "
               f"{row['predictions']} predictions, peak RSS {row['peak_rss_mib']} MiB", flush=True)
-        write_tables(rows, out)  # after each dataset: an interrupted run keeps what it measured
+        # after each dataset: an interrupted run keeps what it measured
+        write_tables(sorted(kept + rows, key=lambda r: (order.get(r["dataset"], len(order)), r["dataset"])), out)
     print(f"bench: results in {out}/results.md")
     return 0 if all(r["predictions"] > 0 for r in rows) else 1
 

@@ -23,9 +23,9 @@ from autoclint.errors import AutoclintError
 from autoclint.files import replace_folder
 from autoclint.train.heads import RidgeHead, pixel_features
 from autoclint.train.runner import NetRunner, Preprocess
+from autoclint.train.session import KINDS
 
 FORMAT = 1
-KINDS = ("pixels", "features", "finetune")
 
 
 def save_trained(session, folder: str, class_names: list[str] | None = None) -> str:
