@@ -20,6 +20,14 @@ def progress(iterable: Iterable, desc: str) -> Iterable:
     return tqdm(iterable, desc=desc, unit="example", leave=False)
 
 
+def budget_bar(seconds: float):
+    """A tqdm bar over a time budget on an interactive terminal; None otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    return tqdm(total=round(seconds, 1), unit="s", desc="training", bar_format="{desc}: {bar} {n:.0f}/{total:.0f} s{postfix}")
+
+
 # ----------------------------------------------------------------------------- convert
 
 CONVERT_HELP = """Turn your data into an AutoDL dataset (train/test TFRecords, metadata, solution).
@@ -142,6 +150,7 @@ def run_train(args: argparse.Namespace) -> int:
                       train_size=train.get_metadata().size())
     start = time.time()
     shown = None
+    bar = budget_bar(args.budget)
     while not session.done_training and time.time() - start < args.budget:
         session.train(train.get_dataset(), args.budget - (time.time() - start))
         if test is not None:
@@ -149,8 +158,13 @@ def run_train(args: argparse.Namespace) -> int:
             if prediction is not shown:
                 shown = prediction
                 score = f", test NAUC {nauc(solution, prediction):.4f}" if solution is not None else ""
-                print(f"t={time.time() - start:.1f}s new prediction: valid NAUC {session.best_valid:.4f}{score}",
-                      flush=True)
+                line = f"t={time.time() - start:.1f}s new prediction: valid NAUC {session.best_valid:.4f}{score}"
+                print(line, flush=True) if bar is None else bar.write(line)
+        if bar is not None:
+            bar.set_postfix_str(f"{session.stage}, valid NAUC {session.best_valid:.4f}")
+            bar.update(min(args.budget, time.time() - start) - bar.n)
+    if bar is not None:
+        bar.close()
     folder = save_trained(session, args.save, _class_names(data_dir, train))
     print(f"saved {folder}: {session.best.kind} predictor, valid NAUC {session.best.valid_nauc:.4f}")
     return 0
