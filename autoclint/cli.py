@@ -25,7 +25,8 @@ def budget_bar(seconds: float):
     if not sys.stderr.isatty():
         return None
     from tqdm import tqdm
-    return tqdm(total=round(seconds, 1), unit="s", desc="training", bar_format="{desc}: {bar} {n:.0f}/{total:.0f} s{postfix}")
+    return tqdm(total=round(seconds, 1), unit="s", desc="training",
+                bar_format="{desc}: {bar} {n:.0f}/{total:.0f} s{postfix}")
 
 
 # ----------------------------------------------------------------------------- convert
