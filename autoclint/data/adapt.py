@@ -4,7 +4,6 @@ aspect ratio, any channel count, values outside [0, 1] rescaled from a scan)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -104,17 +103,12 @@ def iterate_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.
 
 
 def decode_to_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.0,
-                    max_examples: int | None = None, deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """All examples (or the first max_examples) as one uint8 cache (N, T, H, W, C), labels (N, K).
-
-    With a deadline (time.time() scale), reading stops after the first batch that ends past it.
-    """
+                    max_examples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All examples (or the first max_examples) as one uint8 cache (N, T, H, W, C), labels (N, K)."""
     xs, ys = [], []
     for x, y in iterate_cache(dataset.take(max_examples) if max_examples else dataset, shape, low, high):
         xs.append(x)
         ys.append(y)
-        if deadline is not None and time.time() > deadline:
-            break
     if not xs:
         raise ValueError("the dataset is empty")
     return np.concatenate(xs), np.concatenate(ys)

@@ -108,6 +108,7 @@ class Session:
             self._fit_pixels()
             self.stage = "features"
         elif self.stage == "features":
+            self._finish_read(deadline)
             self._fit_features(deadline)
             self.stage = "finetune"
         else:
@@ -132,19 +133,18 @@ class Session:
         self.shape: InputShape = adapted_shape(self.scan.median, cap, cap * cfg.wide_factor, cfg.max_frames)
         per_example = self.shape.frames * self.shape.height * self.shape.width * self.shape.channels
         cap = max(1, self.cfg.cache_bytes // per_example)
-        # Half the budget at most: the test set must still be read and predicted within it.
-        read_by = time.time() + max(0.0, deadline - time.time()) * 0.5
-        x, y = decode_to_cache(dataset, self.shape, self.scan.low, self.scan.high, max_examples=cap,
-                               deadline=read_by)
-        self.stream = None
-        if len(x) == cap:
-            log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes): the rest is streamed, "
-                        "a quarter of the cached train examples swapped for new ones before each fine-tune slice",
-                        cap, self.cfg.cache_bytes / 2**30)
-            self.stream_source, self.stream_position, self.stream_slot = dataset, cap, 0
-            self.stream = iterate_cache(dataset.skip(cap), self.shape, self.scan.low, self.scan.high)
-        elif time.time() > read_by:
-            log.warning("budget too small to read the whole train set: training on its first %d examples", len(x))
+        self.cache_cap, self.stream = cap, None
+        self.reader = iterate_cache(dataset.take(cap), self.shape, self.scan.low, self.scan.high)
+        self.read_source = dataset
+        # The first prediction must not wait for a large set: read for a few seconds (half the budget at most,
+        # the test set must still be read and predicted), the rest before the frozen features.
+        x, y, done = self._read_more(time.time() + min(cfg.first_read_s, max(0.0, deadline - time.time()) * 0.5))
+        if not x:
+            raise ValueError("the train set is empty")
+        x, y = np.concatenate(x), np.concatenate(y)
+        if not done:
+            log.info("first predictions from the first %d examples; the rest is read before the frozen features",
+                     len(x))
         self.x, self.y = x, y
         self.multilabel = bool((y.sum(1) > 1).any())
         self.train_idx, self.valid_idx = split_indices(y, self.cfg)
@@ -153,6 +153,39 @@ class Session:
         log.info("t=%.1fs read %d examples, median shape %s -> input %s, %s", time.time() - self.t0, len(x),
                  tuple(vars(self.scan.median).values()), tuple(vars(self.shape).values()),
                  "multi-label" if self.multilabel else "single-label")
+
+    def _read_more(self, read_by: float) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+        """Batches from the train reader until read_by (time.time() scale); True when the reader is exhausted."""
+        xs, ys = [], []
+        for x, y in self.reader:
+            xs.append(x)
+            ys.append(y)
+            if time.time() > read_by:
+                return xs, ys, False
+        self.reader = None
+        return xs, ys, True
+
+    def _finish_read(self, deadline: float) -> None:
+        """The rest of the train set, all of it for training (validation stays within the first part read)."""
+        if self.reader is not None:
+            xs, ys, done = self._read_more(time.time() + max(0.0, deadline - time.time()) * 0.5)
+            if xs:
+                n = len(self.x)
+                self.x, self.y = np.concatenate([self.x] + xs), np.concatenate([self.y] + ys)
+                added = np.random.default_rng(self.cfg.seed).permutation(np.arange(n, len(self.x)))
+                self.train_idx = np.concatenate([self.train_idx, added])
+            if not done:
+                log.warning("budget too small to read the whole train set: training on its first %d examples",
+                            len(self.x))
+            self.reader = None
+            log.info("t=%.1fs read %d train examples in all", time.time() - self.t0, len(self.x))
+        if len(self.x) == self.cache_cap:
+            log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes): the rest is streamed, "
+                        "a quarter of the cached train examples swapped for new ones before each fine-tune slice",
+                        self.cache_cap, self.cfg.cache_bytes / 2**30)
+            self.stream_source, self.stream_position, self.stream_slot = self.read_source, self.cache_cap, 0
+            self.stream = iterate_cache(self.read_source.skip(self.cache_cap), self.shape, self.scan.low,
+                                        self.scan.high)
 
     def _beats(self, valid_nauc: float, kind: str, best_nauc: float, best_kind: str) -> bool:
         """A real gain, or a tie on a saturated validation split won by the stronger kind of predictor.

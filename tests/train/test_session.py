@@ -33,11 +33,12 @@ def test_sets_beyond_the_cache_are_streamed_without_touching_validation():
     test = AutoDLDataset(os.path.join(root, "test"))
     cfg = TrainCfg(cache_bytes=28 * 28 * 1000, first_slice_s=1.0, max_slice_s=1.0)  # room for 1000 of 6000
     session = Session(10, cfg, train_size=6000)
-    session.train(train.get_dataset(), 60)
-    session.test(test.get_dataset(), 60)
+    for _ in range(2):  # read + pixels, then frozen features (streaming starts once the first read is complete)
+        session.train(train.get_dataset(), 60)
+        session.test(test.get_dataset(), 60)
     assert len(session.x) == 1000 and session.stream is not None
     first_x, valid_x = session.x.copy(), session.x[session.valid_idx].copy()
-    for _ in range(3):  # frozen features, then two fine-tune slices, each streaming a quarter in
+    for _ in range(2):  # two fine-tune slices, each streaming a quarter in
         session.train(train.get_dataset(), 60)
         session.test(test.get_dataset(), 60)
     assert session.stream_position > 1000
@@ -45,3 +46,18 @@ def test_sets_beyond_the_cache_are_streamed_without_touching_validation():
     assert changed.sum() >= len(session.train_idx) // 2 - 5
     assert not changed[session.valid_idx].any()
     np.testing.assert_array_equal(session.x[session.valid_idx], valid_x)
+
+
+def test_a_large_set_gives_its_first_prediction_from_what_was_read_in_time():
+    root = shared("suite", "Fashion", "Fashion.data")
+    train = AutoDLDataset(os.path.join(root, "train"))
+    test = AutoDLDataset(os.path.join(root, "test"))
+    session = Session(10, TrainCfg(first_read_s=0.0), train_size=6000)  # stop after the first batch
+    session.train(train.get_dataset(), 60)
+    prediction = session.test(test.get_dataset(), 60)
+    assert len(session.x) == 256 and prediction.shape == (2000, 10)
+    valid = session.valid_idx.copy()
+    session.train(train.get_dataset(), 60)  # the rest is read, then frozen features
+    assert len(session.x) == 6000 and session.reader is None
+    np.testing.assert_array_equal(session.valid_idx, valid)
+    assert len(np.union1d(session.train_idx, valid)) == 6000 and len(np.intersect1d(session.train_idx, valid)) == 0
