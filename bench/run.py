@@ -25,7 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from autoclint.errors import AutoclintError  # noqa: E402
-from autoclint.harness.layout import read_key_values  # noqa: E402
+from autoclint.harness.layout import float_list, read_key_values  # noqa: E402
 from autoclint.nets import list_models  # noqa: E402
 
 DEFAULT_SUITE = os.path.join(REPO, "..", "shared", "data", "suite")
@@ -127,16 +127,12 @@ def run_one(name: str, args: argparse.Namespace, out: str) -> dict:
         if png.endswith(".png"):
             shutil.copy(os.path.join(run_dir, "scores", png), os.path.join(dataset_out, "learning-curve.png"))
     scores = read_key_values(scores_path)
-    naucs = _floats(scores.get("nauc_scores", "[]"))
-    stamps = _floats(scores.get("timestamps", "[]"))
+    naucs = float_list(scores.get("nauc_scores", "[]"))
+    stamps = float_list(scores.get("timestamps", "[]"))
     backbone = _backbone_from_log(os.path.join(dataset_out, "log.txt"))
     return dict(row, backbone=backbone or row["backbone"], alc=float(scores["score"]),
                 final_nauc=naucs[-1] if naucs else float("nan"),
                 first_prediction_s=stamps[0] if stamps else float("nan"), predictions=len(naucs))
-
-
-def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.strip().strip("[]").split(",") if v.strip()]
 
 
 def _backbone_from_log(path: str) -> str:

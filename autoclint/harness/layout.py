@@ -38,6 +38,11 @@ def check_names_match(data_dir: str, solution_path: str) -> None:
             f"'{os.path.basename(data_dir)}'; rename one so both start with the same name.")
 
 
+def float_list(text: str) -> list[float]:
+    """A list value of scores.txt, e.g. `[0.5, 0.75]`, as floats."""
+    return [float(v) for v in text.strip().strip("[]").split(",") if v.strip()]
+
+
 def read_key_values(path: str) -> dict[str, str]:
     """`key: value` lines as written in start.txt and end.txt (a YAML subset)."""
     out = {}

@@ -13,7 +13,7 @@ import sys
 import time
 
 from autoclint.errors import AutoclintError
-from autoclint.harness.layout import check_names_match, find_data_dir, find_solution, read_key_values
+from autoclint.harness.layout import check_names_match, find_data_dir, find_solution, float_list, read_key_values
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_DATASET = os.path.join(REPO_ROOT, "data", "Faces")
@@ -112,7 +112,7 @@ def report(score_dir: str, scorer_rc: int) -> int:
         print("run_local_test: no scores were written", file=sys.stderr)
         return 1
     scores = read_key_values(scores_path)
-    naucs = [float(v) for v in scores.get("nauc_scores", "[]").strip("[]").split(",") if v.strip()]
+    naucs = float_list(scores.get("nauc_scores", "[]"))
     print(f"Results in {os.path.dirname(score_dir)} (learning curve: {score_dir}/detailed_results.html)")
     print(f"ALC: {float(scores['score']):.4f}")
     print(f"final NAUC: {naucs[-1]:.4f}" if naucs else "final NAUC: none (no prediction was made)")

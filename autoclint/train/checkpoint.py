@@ -75,10 +75,7 @@ class TrainedModel:
         if self.kind == "pixels":
             return self.ridge.predict(pixel_features(x_u8, self.pixel_side))
         if self.kind == "features":
-            p = self.ridge.predict(self.runner.infer(x_u8, features=True))
-            if self.tta:
-                p = 0.5 * (p + self.ridge.predict(self.runner.infer(x_u8, features=True, flip=True)))
-            return p
+            return self.runner.predict_ridge(self.ridge, x_u8, self.tta)
         return self.runner.predict(x_u8, tta=self.tta)
 
     def predict_dataset(self, dataset) -> np.ndarray:

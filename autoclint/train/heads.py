@@ -19,6 +19,8 @@ class RidgeHead:
     Uses the dual form when there are more features than examples (few-shot sets).
     """
 
+    LOGIT_SCALE = 4.0  # ridge scores (~0 / ~1) to logits: predictions squash them, fine-tuning starts from them
+
     def __init__(self, alphas: tuple[float, ...]):
         self.alphas = alphas
         self.mean = self.std = self.w = None
@@ -52,7 +54,7 @@ class RidgeHead:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Scores squashed column-wise to (0, 1): ranks per class, hence NAUC, are unchanged."""
-        return 1.0 / (1.0 + np.exp(-np.clip(self._standardise(x) @ self.w * 4.0, -50, 50)))
+        return 1.0 / (1.0 + np.exp(-np.clip(self._standardise(x) @ self.w * self.LOGIT_SCALE, -50, 50)))
 
 
 def pixel_features(x_u8: np.ndarray, side: int) -> np.ndarray:

@@ -123,6 +123,13 @@ class NetRunner:
             return np.zeros((0, self.net.net_cfg.num_features if features else self.pre.num_classes), np.float32)
         return np.concatenate(out)
 
+    def predict_ridge(self, head, x_u8: np.ndarray, tta: bool) -> np.ndarray:
+        """A ridge head's scores on the frozen features; with tta, averaged with those of the mirrored examples."""
+        p = head.predict(self.infer(x_u8, features=True))
+        if tta:
+            p = 0.5 * (p + head.predict(self.infer(x_u8, features=True, flip=True)))
+        return p
+
     def predict(self, x_u8: np.ndarray, tta: bool) -> np.ndarray:
         """Class probabilities; with tta, averaged with those of the mirrored examples."""
         p = probabilities(self.infer(x_u8), self.pre.multilabel)

@@ -183,7 +183,7 @@ class Session:
             log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes): the rest is streamed, "
                         "a quarter of the cached train examples swapped for new ones before each fine-tune slice",
                         self.cache_cap, self.cfg.cache_bytes / 2**30)
-            self.stream_source, self.stream_position, self.stream_slot = self.read_source, self.cache_cap, 0
+            self.stream_position, self.stream_slot = self.cache_cap, 0
             self.stream = iterate_cache(self.read_source.skip(self.cache_cap), self.shape, self.scan.low,
                                         self.scan.high)
 
@@ -257,10 +257,8 @@ class Session:
         best_score = max(score, tta_score) if tta else score
         self._keep_if_best(Best("features", best_score, ridge=head, state=cpu_state(self.net), tta=tta))
 
-        def predict():
-            p = head.predict(self.runner.infer(self.x_test, features=True))
-            return 0.5 * (p + head.predict(self.runner.infer(self.x_test, features=True, flip=True))) if tta else p
-        self._offer(best_score, predict, "features" + (" +flip" if tta else ""), "features")
+        self._offer(best_score, lambda: self.runner.predict_ridge(head, self.x_test, tta),
+                    "features" + (" +flip" if tta else ""), "features")
         self._init_head_from_ridge(head)
         self.start_state = cpu_state(self.net)  # where a diverged fine-tune restarts when no better weights exist
         self._make_optimizer()
@@ -270,8 +268,8 @@ class Session:
         """Start fine-tuning from the ridge solution (scaled to logits), not from a random head."""
         with torch.no_grad():
             w = head.w / head.std[:, None]
-            self.net.head.weight.copy_(torch.from_numpy(w.T * 4.0).float())
-            self.net.head.bias.copy_(torch.from_numpy(-(head.mean / head.std) @ head.w * 4.0).float())
+            self.net.head.weight.copy_(torch.from_numpy(w.T * RidgeHead.LOGIT_SCALE).float())
+            self.net.head.bias.copy_(torch.from_numpy(-(head.mean / head.std) @ head.w * RidgeHead.LOGIT_SCALE).float())
 
     def _make_optimizer(self) -> None:
         cfg = self.cfg
@@ -303,7 +301,7 @@ class Session:
         while got < want and restarts < 2:
             batch = next(self.stream, None)
             if batch is None:
-                self.stream = iterate_cache(self.stream_source, self.shape, self.scan.low, self.scan.high)
+                self.stream = iterate_cache(self.read_source, self.shape, self.scan.low, self.scan.high)
                 self.stream_position, restarts = 0, restarts + 1
                 continue
             x, y = batch
