@@ -100,7 +100,9 @@ def add_train_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train on an AutoDL dataset and save the best model",
                               description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", help="AutoDL dataset root (holding <name>.data/) or its <name>.data folder")
-    p.add_argument("--save", required=True, help="folder for the trained model (replaced once training ends)")
+    p.add_argument("--save", required=True, help="folder for the trained model (written once training ends; an "
+                   "earlier saved model there is replaced, a folder holding other files is refused)")
+    p.add_argument("--overwrite", action="store_true", help="replace the --save folder even if it holds other files")
     p.add_argument("--budget", type=float, default=300.0, help="seconds of training (default 300)")
     p.add_argument("--backbone", default="", help="network (default: the best pretrained one available)")
     p.set_defaults(func=run_train)
@@ -131,13 +133,14 @@ def run_train(args: argparse.Namespace) -> int:
     from autoclint.harness.layout import task_name
     from autoclint.harness.scoring import nauc, read_solution
     from autoclint.nets import list_models
-    from autoclint.train.checkpoint import save_trained
+    from autoclint.train.checkpoint import check_model_destination, save_trained
     from autoclint.train.config import TrainCfg
     from autoclint.train.session import Session
     if args.budget <= 0:
         raise AutoclintError(f"--budget={args.budget:g}: must be positive.")
     if args.backbone and args.backbone not in list_models():
         raise AutoclintError(f"--backbone={args.backbone}: unknown; known: {', '.join(list_models())}.")
+    check_model_destination(args.save, args.overwrite)  # before the budget is spent, not after
     data_dir = _data_dir(args.dataset)
     check_records(os.path.join(data_dir, "train"))
     train = AutoDLDataset(os.path.join(data_dir, "train"))
@@ -166,7 +169,7 @@ def run_train(args: argparse.Namespace) -> int:
             bar.update(min(args.budget, time.time() - start) - bar.n)
     if bar is not None:
         bar.close()
-    folder = save_trained(session, args.save, _class_names(data_dir, train))
+    folder = save_trained(session, args.save, _class_names(data_dir, train), args.overwrite)
     print(f"saved {folder}: {session.best.kind} predictor, valid NAUC {session.best.valid_nauc:.4f}")
     return 0
 

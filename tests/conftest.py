@@ -11,7 +11,7 @@ SHARED_DATA = os.environ.get("AUTOCLINT_SHARED_DATA", os.path.join(REPO, "..", "
 def shared(*parts: str) -> str:
     path = os.path.join(SHARED_DATA, *parts)
     if not os.path.exists(path):
-        pytest.skip(f"real data not found at {path} (set AUTOCLINT_SHARED_DATA to the shared/data folder)")
+        pytest.fail(f"real data not found at {path} (set AUTOCLINT_SHARED_DATA to the shared/data folder)")
     return path
 
 

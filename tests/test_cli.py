@@ -61,3 +61,34 @@ def test_bad_arguments_are_one_sentence(saved_model, tmp_path, capsys):
     assert main(predict_signs) == 2
     assert "has 36 classes, the model 40" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_train_never_deletes_files_it_did_not_write(saved_model, tmp_path, capsys):
+    """`train --save` into a folder of the user's is refused before training, the files untouched."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work")
+    (folder / "model.json").write_text("{}")  # looks like a model, but a foreign file sits beside it
+    argv = ["train", shared("suite", "Faces"), "--budget", "5", "--save", str(folder)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "holds files this command did not write (thesis.tex)" in err and "--overwrite" in err, err
+    assert (folder / "thesis.tex").read_text() == "years of work"
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep")
+    assert main(["train", shared("suite", "Faces"), "--budget", "5", "--save", str(a_file)]) == 2
+    assert "is not a folder" in capsys.readouterr().err and a_file.read_text() == "keep"
+
+
+def test_train_replaces_its_own_earlier_model_and_overwrite_replaces_anything(saved_model, tmp_path):
+    import shutil
+    earlier = tmp_path / "earlier"
+    shutil.copytree(saved_model, earlier)
+    assert main(["train", shared("suite", "Faces"), "--budget", "3", "--save", str(earlier)]) == 0
+    assert (earlier / "model.json").is_file()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "old.txt").write_text("x")
+    assert main(["train", shared("suite", "Faces"), "--budget", "3", "--save", str(theirs), "--overwrite"]) == 0
+    assert sorted(os.listdir(theirs)) in (["model.json", "ridge.npz"], ["model.json", "weights.pt"],
+                                          ["model.json", "ridge.npz", "weights.pt"])

@@ -20,16 +20,26 @@ import torch
 
 from autoclint.data.adapt import InputShape, decode_to_cache
 from autoclint.errors import AutoclintError
-from autoclint.files import replace_folder
+from autoclint.files import check_destination, replace_folder
 from autoclint.train.heads import RidgeHead, pixel_features
 from autoclint.train.runner import NetRunner, Preprocess
 from autoclint.train.session import KINDS
 
 FORMAT = 1
+MODEL_FILES = frozenset({"model.json", "weights.pt", "ridge.npz"})  # everything a saved model folder holds
 
 
-def save_trained(session, folder: str, class_names: list[str] | None = None) -> str:
-    """Write the session's best predictor to `folder` (replaced only once complete). Returns the folder."""
+def check_model_destination(folder: str, overwrite: bool = False) -> None:
+    """Refuse a destination holding files that are not an earlier saved model (unless overwrite)."""
+    check_destination(os.path.abspath(folder), MODEL_FILES, "model.json", overwrite, "--overwrite")
+
+
+def save_trained(session, folder: str, class_names: list[str] | None = None, overwrite: bool = False) -> str:
+    """Write the session's best predictor to `folder` (replaced only once complete). Returns the folder.
+
+    A folder holding anything but an earlier saved model is refused unless overwrite: it is the user's.
+    """
+    check_model_destination(folder, overwrite)
     best = session.best
     if best is None:
         raise AutoclintError(f"{folder}: nothing to save yet (no predictor was fitted).")
