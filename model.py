@@ -4,12 +4,12 @@ with the last good prediction, so a late failure never costs the predictions alr
 import logging
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the package ships beside model.py
 
 import numpy as np  # noqa: E402
 
+from autoclint.data.reader import count_examples  # noqa: E402
 from autoclint.train.config import TrainCfg  # noqa: E402
 from autoclint.train.session import Session  # noqa: E402
 
@@ -22,11 +22,6 @@ if not log.handlers:
     log.propagate = False
 
 
-def _seconds(remaining_time_budget) -> float:
-    """The harness may pass None (no budget) or a value <= 0 (already over): only None means unlimited."""
-    return float("inf") if remaining_time_budget is None else float(remaining_time_budget)
-
-
 class Model:
     def __init__(self, metadata, cfg: TrainCfg | None = None):
         # The harness builds Model(metadata) only: the benchmark picks the backbone through the environment.
@@ -35,13 +30,14 @@ class Model:
         self.session = Session(self.num_classes, cfg, train_size=metadata.size())
         self.done_training = False
         self.failed = False
+        self.last = None
 
     def train(self, dataset, remaining_time_budget=None):
         if self.failed:
             self.done_training = True
             return
         try:
-            self.session.train(dataset, _seconds(remaining_time_budget))
+            self.session.train(dataset, remaining_time_budget)
             self.done_training = self.session.done_training
         except Exception as e:  # noqa: BLE001 - keep the predictions made so far
             self._fail("train", e)
@@ -49,7 +45,8 @@ class Model:
     def test(self, dataset, remaining_time_budget=None):
         try:
             if not self.failed:
-                prediction = self.session.test(dataset, _seconds(remaining_time_budget))
+                prediction = self.session.test(dataset, remaining_time_budget)
+                self.done_training = self.session.done_training
                 if prediction is not None:
                     self.last = np.asarray(prediction, dtype=np.float64)
                     return self.last
@@ -65,11 +62,9 @@ class Model:
 
     def _fallback(self, dataset) -> np.ndarray:
         """The last good prediction, else a constant prior with the test set's row count."""
-        if getattr(self, "last", None) is not None:
+        if self.last is not None:
             return self.last
-        started = time.time()
-        n = sum(1 for _ in dataset)
-        log.warning("no prediction available: answering a constant prior (counted %d test rows in %.1f s)", n,
-                    time.time() - started)
+        n = count_examples(dataset)
+        log.warning("no prediction available: answering a constant prior for %d test rows", n)
         self.last = np.full((n, self.num_classes), 1.0 / self.num_classes)
         return self.last

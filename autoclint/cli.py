@@ -131,7 +131,8 @@ def _class_names(data_dir: str, dataset) -> list[str]:
 def run_train(args: argparse.Namespace) -> int:
     from autoclint.data.dataset import AutoDLDataset, check_records
     from autoclint.harness.layout import task_name
-    from autoclint.harness.scoring import nauc, read_solution
+    from autoclint.harness.scoring import read_solution
+    from autoclint.metrics import nauc
     from autoclint.nets import list_models
     from autoclint.train.checkpoint import check_model_destination, save_trained
     from autoclint.train.config import TrainCfg
@@ -152,25 +153,29 @@ def run_train(args: argparse.Namespace) -> int:
     solution = read_solution(solution_path) if test is not None and os.path.isfile(solution_path) else None
     session = Session(train.get_metadata().get_output_size(), TrainCfg(backbone=args.backbone),
                       train_size=train.get_metadata().size())
-    start = time.time()
+    start = time.monotonic()
     shown = None
     bar = budget_bar(args.budget)
-    while not session.done_training and time.time() - start < args.budget:
-        session.train(train.get_dataset(), args.budget - (time.time() - start))
+    while not session.done_training and time.monotonic() - start < args.budget:
+        session.train(train.get_dataset(), args.budget - (time.monotonic() - start))
         if test is not None:
-            prediction = session.test(test.get_dataset(), args.budget - (time.time() - start))
+            prediction = session.test(test.get_dataset(), args.budget - (time.monotonic() - start))
             if prediction is not shown:
                 shown = prediction
                 score = f", test NAUC {nauc(solution, prediction):.4f}" if solution is not None else ""
-                line = f"t={time.time() - start:.1f}s new prediction: valid NAUC {session.best_valid:.4f}{score}"
+                status = session.status()
+                line = f"t={time.monotonic() - start:.1f}s new prediction ({status.kind}): {status.score}{score}"
                 print(line, flush=True) if bar is None else bar.write(line)
         if bar is not None:
-            bar.set_postfix_str(f"{session.stage}, valid NAUC {session.best_valid:.4f}")
-            bar.update(min(args.budget, time.time() - start) - bar.n)
+            status = session.status()
+            bar.set_postfix_str(f"{status.stage}, {status.score}")
+            bar.update(min(args.budget, time.monotonic() - start) - bar.n)
     if bar is not None:
         bar.close()
-    folder = save_trained(session, args.save, _class_names(data_dir, train), args.overwrite)
-    print(f"saved {folder}: {session.best.kind} predictor, valid NAUC {session.best.valid_nauc:.4f}")
+    exported = session.export()
+    folder = save_trained(exported, args.save, _class_names(data_dir, train), args.overwrite)
+    validated = "" if exported.valid_nauc != exported.valid_nauc else f", valid NAUC {exported.valid_nauc:.4f}"
+    print(f"saved {folder}: {exported.kind} predictor{validated}")
     return 0
 
 

@@ -30,8 +30,8 @@ from autoclint.nets import list_models  # noqa: E402
 
 DEFAULT_SUITE = os.path.join(REPO, "..", "shared", "data", "suite")
 SUITE_ORDER = ["Fashion", "Cifar", "Signs", "Faces", "Pokemon", "Kth"]
-COLUMNS = ["dataset", "backbone", "budget_s", "alc", "original_alc", "final_nauc", "first_prediction_s",
-           "predictions", "peak_rss_mib", "wall_s", "commit"]
+COLUMNS = ["dataset", "backbone", "mode", "budget_s", "alc", "original_alc", "final_nauc", "features_nauc",
+           "first_prediction_s", "predictions", "margin_s", "peak_rss_mib", "wall_s", "commit"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--code_dir", default=REPO, help="folder holding the model.py to run (default: autoclint's)")
     p.add_argument("--out", default=None,
                    help="result folder (default: bench/results/<backbone>-T<budget>); its files are replaced")
+    p.add_argument("--eager", action="store_true",
+                   help="ingestion builds the datasets eagerly (default: TF1 graph mode, as the challenge ran)")
+    p.add_argument("--recollect", action="store_true",
+                   help="run nothing: fill the newer columns (margin, frozen-features NAUC) of OUT's rows from "
+                        "the logs and prediction folders those runs left")
     return p
 
 
@@ -85,9 +90,12 @@ def earlier_rows(out: str, names: list[str]) -> list[dict]:
     for r in rows:
         for key in ("budget_s", "alc", "final_nauc", "first_prediction_s", "wall_s"):
             r[key] = float(r[key])
+        for key in ("features_nauc", "margin_s"):
+            r[key] = float(r[key]) if r.get(key) not in (None, "") else float("nan")
         r["original_alc"] = float(r["original_alc"]) if r.get("original_alc") else None
         r["predictions"], r["peak_rss_mib"] = int(r["predictions"]), int(r["peak_rss_mib"])
         r.setdefault("commit", "unknown")
+        r["mode"] = r.get("mode") or "eager"  # rows from before graph mode existed ran eagerly
     return rows
 
 
@@ -111,17 +119,20 @@ def run_one(name: str, args: argparse.Namespace, out: str) -> dict:
     env = dict(os.environ, PYTHONUNBUFFERED="1", AUTOCLINT_BACKBONE=args.backbone)
     cmd = [sys.executable, "-m", "autoclint.harness.run_local", f"--dataset_dir={os.path.join(args.suite, name)}",
            f"--code_dir={args.code_dir}", f"--time_budget={args.budget}", f"--result_dir={run_dir}"]
+    cmd += ["--eager"] if args.eager else []
     started = time.time()
     with open(os.path.join(dataset_out, "log.txt"), "w", encoding="utf-8") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    row = {"dataset": name, "backbone": args.backbone or "default", "budget_s": args.budget,
-           "wall_s": round(time.time() - started, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024)}
+    row = {"dataset": name, "backbone": args.backbone or "default", "mode": "eager" if args.eager else "graph",
+           "budget_s": args.budget, "wall_s": round(time.time() - started, 1),
+           "peak_rss_mib": round(usage.ru_maxrss / 1024)}
     scores_path = os.path.join(run_dir, "scores", "scores.txt")
     if proc.returncode != 0 or not os.path.exists(scores_path):
         print(f"bench: {name}: the run failed (exit {proc.returncode}); see {dataset_out}/log.txt", file=sys.stderr)
-        return dict(row, alc=float("nan"), final_nauc=float("nan"), first_prediction_s=float("nan"), predictions=0)
+        return dict(row, alc=float("nan"), final_nauc=float("nan"), first_prediction_s=float("nan"), predictions=0,
+                    features_nauc=float("nan"), margin_s=float("nan"))
     shutil.copy(scores_path, os.path.join(dataset_out, "scores.txt"))
     for png in os.listdir(os.path.join(run_dir, "scores")):
         if png.endswith(".png"):
@@ -132,7 +143,38 @@ def run_one(name: str, args: argparse.Namespace, out: str) -> dict:
     backbone = _backbone_from_log(os.path.join(dataset_out, "log.txt"))
     return dict(row, backbone=backbone or row["backbone"], alc=float(scores["score"]),
                 final_nauc=naucs[-1] if naucs else float("nan"),
-                first_prediction_s=stamps[0] if stamps else float("nan"), predictions=len(naucs))
+                first_prediction_s=stamps[0] if stamps else float("nan"), predictions=len(naucs),
+                **run_facts(run_dir, dataset_out, naucs))
+
+
+def run_facts(run_dir: str, dataset_out: str, naucs: list[float]) -> dict:
+    """margin_s: T minus ingestion's duration (nan when it was killed at T: no end.txt); features_nauc: test
+    NAUC of the last prediction made by the frozen-features predictor (nan when none was)."""
+    end_path = os.path.join(run_dir, "predictions", "end.txt")
+    start = read_key_values(os.path.join(run_dir, "predictions", "start.txt"))
+    margin = float("nan")
+    if os.path.isfile(end_path):
+        margin = float(start["time_budget"]) - float(read_key_values(end_path)["ingestion_duration"])
+    kinds = predictor_kinds(os.path.join(dataset_out, "log.txt"))
+    features = [naucs[k] for k, kind in kinds.items() if kind == "features" and k < len(naucs)]
+    return {"margin_s": round(margin, 2), "features_nauc": features[-1] if features else float("nan")}
+
+
+def predictor_kinds(log_path: str) -> dict[int, str]:
+    """Prediction file index -> kind of the predictor behind it, from the run's log: each ingestion line
+    'prediction k written' follows the model's line naming the predictor of its latest new prediction."""
+    kinds, latest = {}, None
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            # "t=12.3s prediction 2: features ..." (and before 2026-11-28: "t=12.3s features ... epoch=")
+            made = re.search(r"autoclint: t=[\d.]+s (?:prediction \d+: (pixels|features|finetune)|"
+                             r"(pixels|features|finetune)\b.* epoch=)", line)
+            if made:
+                latest = made.group(1) or made.group(2)
+            written = re.search(r"prediction (\d+) written at", line)
+            if written and latest:
+                kinds[int(written.group(1))] = latest
+    return kinds
 
 
 def _backbone_from_log(path: str) -> str:
@@ -150,17 +192,19 @@ def write_tables(rows: list[dict], out: str) -> None:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| dataset | ALC | original ALC | final NAUC | first prediction (s) | predictions | peak RSS (MiB) "
-             "| backbone | commit |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | ALC | original ALC | final NAUC | frozen-features NAUC | first prediction (s) | predictions "
+             "| margin (s) | peak RSS (MiB) | backbone | mode | commit |", "|---" * 12 + "|"]
     for r in rows:
         original = r.get("original_alc")
+        margin = "killed" if r["margin_s"] != r["margin_s"] else f"{r['margin_s']:.1f}"
+        features = "" if r["features_nauc"] != r["features_nauc"] else f"{r['features_nauc']:.4f}"
         lines.append(f"| {r['dataset']} | {r['alc']:.4f} | {'' if original is None else f'{original:.3f}'} "
-                     f"| {r['final_nauc']:.4f} | {r['first_prediction_s']:.1f} | {r['predictions']} "
-                     f"| {r['peak_rss_mib']} | {r['backbone']} | {r.get('commit', '')} |")
+                     f"| {r['final_nauc']:.4f} | {features} | {r['first_prediction_s']:.1f} | {r['predictions']} "
+                     f"| {margin} | {r['peak_rss_mib']} | {r['backbone']} | {r['mode']} | {r.get('commit', '')} |")
     alcs = [r["alc"] for r in rows]
     originals = [r["original_alc"] for r in rows if r.get("original_alc") is not None]
     mean_original = f"{sum(originals) / len(originals):.3f}" if len(originals) == len(rows) else ""
-    lines.append(f"| **mean** | **{sum(alcs) / len(alcs):.4f}** | {mean_original} | | | | | | |")
+    lines.append(f"| **mean** | **{sum(alcs) / len(alcs):.4f}** | {mean_original} |" + " |" * 9)
     with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as f:
         f.write(f"Budget T={rows[0]['budget_s']:g} s per dataset, one run each, {os.cpu_count()} CPU cores.\n\n")
         f.write("\n".join(lines) + "\n")
@@ -183,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     out = os.path.abspath(args.out or os.path.join(REPO, "bench", "results",
                                                    f"{args.backbone or 'default'}-T{args.budget:g}"))
     os.makedirs(out, exist_ok=True)
+    if args.recollect:
+        return recollect(out)
     originals = original_figures(args.suite)
     version = code_version(args.code_dir)
     order = {name: i for i, name in enumerate(SUITE_ORDER)}
@@ -201,6 +247,18 @@ def main(argv: list[str] | None = None) -> int:
         write_tables(sorted(kept + rows, key=lambda r: (order.get(r["dataset"], len(order)), r["dataset"])), out)
     print(f"bench: results in {out}/results.md")
     return 0 if all(r["predictions"] > 0 for r in rows) else 1
+
+
+def recollect(out: str) -> int:
+    """Fill margin_s and features_nauc of OUT's rows from the runs' logs and prediction folders."""
+    rows = earlier_rows(out, [])
+    for r in rows:
+        run_dir = os.path.join(REPO, "bench", "runs", os.path.basename(out), r["dataset"])
+        scores = read_key_values(os.path.join(run_dir, "scores", "scores.txt"))
+        r.update(run_facts(run_dir, os.path.join(out, r["dataset"]), float_list(scores.get("nauc_scores", "[]"))))
+    write_tables(rows, out)
+    print(f"bench: {len(rows)} rows of {out}/results.md recollected")
+    return 0
 
 
 if __name__ == "__main__":

@@ -39,16 +39,18 @@ def faces(per_subject: int = 4, subjects: int = 40):
     return np.stack(xs), np.array(ys)
 
 
-def write_split_dataset(root, name: str, x_train, y_train, x_test, y_test, classes: int) -> str:
+def write_split_dataset(root, name: str, x_train, y_train, x_test, y_test, classes: int,
+                        shuffle: bool = True) -> str:
     """An AutoDL dataset from given train and test examples (uint8 -> PNG frames, float -> DENSE).
 
-    x: (N, T, H, W, C) or a list of such clips; y: (N, classes) multi-hot rows (all-zero rows allowed in train).
+    x: (N, T, H, W, C) or a list of such clips; y: (N, classes) multi-hot rows (all-zero rows allowed in train);
+    shuffle=False keeps the records in the given order.
     """
     from autoclint.data.convert import Collected, Example, write_dataset
     examples = [Example(x, list(np.flatnonzero(y)), "train") for x, y in zip(x_train, y_train)]
     examples += [Example(x, list(np.flatnonzero(y)), "test") for x, y in zip(x_test, y_test)]
     collected = Collected("array", examples, [f"c{i}" for i in range(classes)])
-    return write_dataset(collected, str(root), name)
+    return write_dataset(collected, str(root), name, shuffle=shuffle)
 
 
 def one_hot(indices, classes: int) -> np.ndarray:

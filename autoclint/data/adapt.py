@@ -4,11 +4,14 @@ aspect ratio, any channel count, values outside [0, 1] rescaled from a scan)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
+
+from autoclint.data.reader import numpy_batches
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +31,22 @@ class Scan:
     high: float
 
 
-def scan(dataset, count: int = 256) -> Scan:
-    """Median (T, H, W, C) and value range over the first `count` examples."""
+def scan(dataset, count: int = 256, until: float = float("inf")) -> Scan:
+    """Median (T, H, W, C) and value range over the first `count` examples, or those read by `until`
+    (time.monotonic; at least one is read: 256 camera photos take tens of seconds to decode)."""
+    def summary(d):
+        return d.take(count).map(lambda x, y: (tf.shape(x), tf.reduce_min(x), tf.reduce_max(x))).batch(8)
     shapes, lows, highs = [], [], []
-    for x, _ in dataset.take(count):
-        shapes.append(x.shape)
-        lows.append(float(tf.reduce_min(x)))
-        highs.append(float(tf.reduce_max(x)))
+    for shape, low, high in numpy_batches(dataset, summary):
+        shapes += list(shape)
+        lows += list(low)
+        highs += list(high)
+        if time.monotonic() > until:
+            break
     if not shapes:
         raise ValueError("the dataset is empty")
     t, h, w, c = (int(np.median([s[i] for s in shapes])) for i in range(4))
-    return Scan(InputShape(max(t, 1), max(h, 1), max(w, 1), max(c, 1)), min(lows), max(highs))
+    return Scan(InputShape(max(t, 1), max(h, 1), max(w, 1), max(c, 1)), float(min(lows)), float(max(highs)))
 
 
 def side_cap(median: InputShape, examples: int, frames: int, base: int, largest: int, pass_pixels: float) -> int:
@@ -70,12 +78,13 @@ def adapted_shape(median: InputShape, max_side: int = 64, wide_max_side: int = 1
     return InputShape(frames, min(_fit16(h * scale), cap), min(_fit16(w * scale), cap), median.channels)
 
 
-def iterate_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.0,
-                  batch: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iterate_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.0, batch: int = 256,
+                  skip: int = 0, take: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Batches of uint8 (B, T, H, W, C) examples at `shape` with float32 (B, K) labels, in dataset order.
 
     Frames are sampled evenly (shorter clips repeat frames); values are mapped from [low, high] when the
-    scan found them outside [0, 1]; channels are averaged or repeated to `shape.channels`.
+    scan found them outside [0, 1]; channels are averaged or repeated to `shape.channels`. `skip` and
+    `take` select examples before any decoding work is spent on the others.
     """
     rescale = not (-0.1 <= low and high <= 1.1)
     span = max(high - low, 1e-6)
@@ -89,7 +98,7 @@ def iterate_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.
         if shape.channels == 1:
             x = tf.reduce_mean(x, axis=-1, keepdims=True)
         else:
-            x = tf.cond(c == shape.channels, lambda: x,
+            x = tf.cond(tf.equal(c, shape.channels), lambda: x,  # Tensor == is identity in TF1 graph mode
                         lambda: tf.tile(tf.reduce_mean(x, axis=-1, keepdims=True), [1, 1, 1, shape.channels]))
         x = tf.image.resize(x, (shape.height, shape.width), method="area" if shape.height > 1 else "bilinear",
                             antialias=True)
@@ -98,15 +107,20 @@ def iterate_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.
         x = tf.clip_by_value(tf.round(x * 255.0), 0, 255)
         return tf.cast(x, tf.uint8), y
 
-    for x, y in dataset.map(adapt, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(2):
-        yield x.numpy(), y.numpy().astype(np.float32)
+    def pipeline(d):
+        d = d.skip(skip) if skip else d
+        d = d.take(take) if take is not None else d
+        return d.map(adapt, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(2)
+
+    for x, y in numpy_batches(dataset, pipeline):
+        yield x, y.astype(np.float32)
 
 
 def decode_to_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.0,
                     max_examples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All examples (or the first max_examples) as one uint8 cache (N, T, H, W, C), labels (N, K)."""
     xs, ys = [], []
-    for x, y in iterate_cache(dataset.take(max_examples) if max_examples else dataset, shape, low, high):
+    for x, y in iterate_cache(dataset, shape, low, high, take=max_examples):
         xs.append(x)
         ys.append(y)
     if not xs:

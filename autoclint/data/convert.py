@@ -357,8 +357,12 @@ def metadata_text(count: int, shapes: set[tuple[int, int, int]], channels: int, 
 
 def write_dataset(collected: Collected, out_dir: str, name: str, test_fraction: float = 0.2, seed: int = 42,
                   max_side: int = 0, max_frames: int = 0, overwrite: bool = False,
-                  progress: Progress = _no_progress) -> str:
-    """Encode, split and write; returns the dataset root. Nothing is replaced unless all of it succeeded."""
+                  progress: Progress = _no_progress, shuffle: bool = True) -> str:
+    """Encode, split and write; returns the dataset root. Nothing is replaced unless all of it succeeded.
+
+    shuffle=False keeps the examples' given order within each subset (when the examples fix the split),
+    e.g. to write records sorted by class, which the official reader hands over unshuffled.
+    """
     import tensorflow as tf
     if not name or any(c in name for c in "./\\ "):
         raise AutoclintError(f"--name={name!r}: use letters, digits, '-' or '_' only.")
@@ -371,8 +375,9 @@ def write_dataset(collected: Collected, out_dir: str, name: str, test_fraction: 
     if any(e.subset for e in examples):
         train_idx = [i for i, e in enumerate(examples) if e.subset == "train"]
         test_idx = [i for i, e in enumerate(examples) if e.subset == "test"]
-        rng = np.random.default_rng(seed)
-        train_idx, test_idx = rng.permutation(train_idx).tolist(), rng.permutation(test_idx).tolist()
+        if shuffle:
+            rng = np.random.default_rng(seed)
+            train_idx, test_idx = rng.permutation(train_idx).tolist(), rng.permutation(test_idx).tolist()
     else:
         train_idx, test_idx = stratified_split(examples, test_fraction, seed)
     if not train_idx or not test_idx:

@@ -8,12 +8,11 @@ from __future__ import annotations
 import glob
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from autoclint.data.metadata import AutoDLMetadata  # noqa: E402
-from autoclint.errors import AutoclintError  # noqa: E402
+from autoclint.data.metadata import AutoDLMetadata
+from autoclint.errors import AutoclintError
 
 
 def find_record_files(dataset_name: str) -> list[str]:

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from autoclint.harness.scoring import T0_S, transform_time  # noqa: E402
+from autoclint.metrics import T0_S, transform_time  # noqa: E402
 
 
 def plot_learning_curve(path: str, task: str, timestamps_s: list[float], scores: list[float],

@@ -5,6 +5,10 @@
 Builds the model outside the clock (at most 20 min), then calls train() and test() in turn until the
 model sets done_training, test() returns None, the budget is spent, or the model raises. Each
 prediction's time is appended to start.txt before `<task>.predict_<k>` is written atomically.
+
+Like the challenge (TensorFlow 1.13), the datasets handed to the model are built in graph mode
+(`tf.compat.v1.disable_v2_behavior()`): they cannot be iterated in Python, only through an iterator and
+a session. --eager builds them eagerly instead (today's TensorFlow default).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import time
 import traceback
 
 import numpy as np
+import tensorflow as tf
 
 from autoclint.data.dataset import AutoDLDataset, check_records
 from autoclint.errors import AutoclintError
@@ -87,14 +92,20 @@ def build_model(code_dir: str, metadata, init_budget_s: float):
 
 
 def run(dataset_dir: str, output_dir: str, code_dir: str, time_budget_s: float, score_dir: str | None = None,
-        init_budget_s: float = INIT_BUDGET_S) -> bool:
-    """Run one task; returns ingestion_success. Dataset problems raise AutoclintError before start.txt."""
+        init_budget_s: float = INIT_BUDGET_S, eager: bool = False) -> bool:
+    """Run one task; returns ingestion_success. Dataset problems raise AutoclintError before start.txt.
+
+    eager=False switches TensorFlow to graph mode for the rest of the process (as the challenge ran).
+    """
     os.makedirs(output_dir, exist_ok=True)  # not emptied, as official (protocol trap 16)
     data_dir = find_data_dir(dataset_dir)
     task = task_name(data_dir)
     train_dir, test_dir = os.path.join(data_dir, "train"), os.path.join(data_dir, "test")
     for subset in (train_dir, test_dir):
         check_records(subset)  # before the clock: a corrupt record is named here, not deep in the model
+    if not eager:
+        tf.compat.v1.disable_v2_behavior()
+    log.info("TensorFlow in %s mode", "eager" if tf.executing_eagerly() else "graph (TF1, as the challenge)")
     d_train, d_test = AutoDLDataset(train_dir), AutoDLDataset(test_dir)
     expected = (d_test.get_metadata().size(), d_test.get_metadata().get_output_size())
 
@@ -135,6 +146,7 @@ def run(dataset_dir: str, output_dir: str, code_dir: str, time_budget_s: float, 
             f.write(traceback.format_exc())
         log.error("%s: %s (earlier predictions are kept; traceback in %s)", type(e).__name__, e, trace_path)
     end = time.time()
+    log.info("ended at %.1f s of %g s (margin %.1f s)", end - start, time_budget_s, start + time_budget_s - end)
     with open(os.path.join(output_dir, "end.txt"), "w", encoding="utf-8") as f:
         f.write(f"ingestion_duration: {end - start}\ningestion_success: {int(success)}\nend_time: {end}\n")
     if score_dir and os.path.abspath(score_dir) != os.path.abspath(output_dir):
@@ -155,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--score_dir", default=None, help="output files are copied here at the end")
     parser.add_argument("--time_budget", type=float, default=1200.0, help="seconds for train+test (default 1200)")
     parser.add_argument("--init_budget", type=float, default=INIT_BUDGET_S, help="seconds allowed to build the model")
+    parser.add_argument("--eager", action="store_true",
+                        help="build the datasets eagerly (default: TF1 graph mode, as the challenge ran)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="ingestion: %(message)s", stream=sys.stderr)
     if args.dataset_dir.endswith("run/input") and args.code_dir.endswith("run/program"):
@@ -162,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         args.code_dir = args.code_dir.replace("run/program", "run/submission")
     try:
         run(args.dataset_dir, args.output_dir, os.path.abspath(args.code_dir), args.time_budget, args.score_dir,
-            args.init_budget)
+            args.init_budget, args.eager)
     except AutoclintError as e:
         print(f"ingestion: error: {e}", file=sys.stderr)
         return 1

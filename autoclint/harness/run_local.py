@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-time_budget", "--time_budget", type=float, default=None,
                    help=f"seconds for train+test (default: {DEFAULT_BUDGET_S:g} for the bundled dataset, "
                         f"{CHALLENGE_BUDGET_S:g} otherwise)")
+    p.add_argument("-eager", "--eager", action="store_true",
+                   help="ingestion builds the datasets eagerly (default: TF1 graph mode, as the challenge ran)")
     p.add_argument("-result_dir", "--result_dir", default=None,
                    help="where predictions/ and scores/ go (default: results/<dataset name>); both are replaced")
     return p
@@ -81,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
     ingestion = subprocess.Popen(
         [sys.executable, "-m", "autoclint.harness.ingestion", f"--dataset_dir={args.dataset_dir}",
-         f"--output_dir={prediction_dir}", f"--code_dir={args.code_dir}", f"--time_budget={args.time_budget}"],
-        env=env)
+         f"--output_dir={prediction_dir}", f"--code_dir={args.code_dir}", f"--time_budget={args.time_budget}"]
+        + (["--eager"] if args.eager else []), env=env)
     scorer = subprocess.Popen(
         [sys.executable, "-m", "autoclint.harness.score", f"--solution_dir={args.dataset_dir}",
          f"--prediction_dir={prediction_dir}", f"--score_dir={score_dir}"], env=env)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autoclint.errors import AutoclintError
+from autoclint import metrics
 from autoclint.harness import scoring
 from autoclint.harness.curves import plot_learning_curve, write_detailed_results
 from autoclint.harness.layout import find_solution, read_key_values, task_name
@@ -49,10 +50,10 @@ class Scoreboard:
 
     @property
     def multiclass(self) -> bool:
-        return scoring.is_multiclass(self.solution)
+        return metrics.is_multiclass(self.solution)
 
     def alc(self) -> float:
-        return scoring.alc(self.timestamps_s, self.naucs, self.time_budget_s)
+        return metrics.alc(self.timestamps_s, self.naucs, self.time_budget_s)
 
 
 def prediction_files(prediction_dir: str, task: str) -> list[str]:
@@ -75,7 +76,7 @@ def score_new_predictions(board: Scoreboard, prediction_dir: str) -> None:
             break  # timestamp is written before the file; re-read on the next pass
         try:
             pred = scoring.read_prediction(path, board.solution.shape)
-            value = scoring.nauc(board.solution, pred)
+            value = metrics.nauc(board.solution, pred)
         except (AutoclintError, ValueError) as e:
             board.failed = str(e) if isinstance(e, AutoclintError) else f"{path}: {e}"
             log.error("scoring stopped: %s", board.failed)
@@ -84,7 +85,7 @@ def score_new_predictions(board: Scoreboard, prediction_dir: str) -> None:
         board.naucs.append(value)
         board.predictions.append(pred)
         if board.multiclass:
-            board.accuracies.append(scoring.accuracy(board.solution, pred))
+            board.accuracies.append(metrics.accuracy(board.solution, pred))
         log.info("prediction %d: t=%.1fs nauc=%.4f alc=%.4f", k, board.timestamps_s[-1], value, board.alc())
         write_scores(board)
         plot_learning_curve(os.path.join(board.score_dir, f"learning-curve-{board.task}.png"), board.task,
@@ -115,7 +116,7 @@ def error_bars(board: Scoreboard, seed: int = 0) -> dict[str, float]:
 
     def resampled_nauc(pred, idx):
         try:
-            return scoring.nauc(board.solution[idx], pred[idx])
+            return metrics.nauc(board.solution[idx], pred[idx])
         except ValueError:
             return -1.0
 
@@ -123,7 +124,7 @@ def error_bars(board: Scoreboard, seed: int = 0) -> dict[str, float]:
     alcs = []
     for _ in range(BOOTSTRAP_ALC):
         idx = rng.integers(0, n, n)
-        alcs.append(scoring.alc(board.timestamps_s, [resampled_nauc(p, idx) for p in board.predictions],
+        alcs.append(metrics.alc(board.timestamps_s, [resampled_nauc(p, idx) for p in board.predictions],
                                 board.time_budget_s))
     return {"nauc_mean": np.mean(naucs), "nauc_std": np.std(naucs), "nauc_var": np.var(naucs),
             "alc_mean": np.mean(alcs), "alc_std": np.std(alcs), "alc_var": np.var(alcs)}

@@ -1,73 +1,9 @@
-"""The challenge metrics: NAUC, soft accuracy and ALC (protocol sections 5.3-5.5)."""
+"""Reading the scorer's inputs: solution and prediction files (the metrics: autoclint.metrics)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from scipy.stats import rankdata
 
 from autoclint.errors import AutoclintError
-
-T0_S = 60.0  # the challenge's fixed time scale of the log axis
-
-
-def valid_columns(solution: np.ndarray) -> np.ndarray:
-    """Columns holding both classes; a column that is all 0 or all 1 has no AUC and is dropped."""
-    n = solution.shape[0]
-    sums = solution.sum(axis=0)
-    return ~(np.isclose(sums, 0) | np.isclose(sums, n))
-
-
-def nauc(solution: np.ndarray, prediction: np.ndarray) -> float:
-    """2*AUC-1 macro-averaged over valid columns; ties count 1/2 (average ranks)."""
-    solution = np.asarray(solution, dtype=np.float64)
-    prediction = np.asarray(prediction, dtype=np.float64)
-    if solution.shape != prediction.shape:
-        raise ValueError(f"prediction shape {prediction.shape} differs from solution shape {solution.shape}")
-    if not np.isfinite(prediction).all():
-        raise ValueError("prediction holds NaN or inf")
-    valid = valid_columns(solution)
-    if not valid.any():
-        raise ValueError("no class column of the solution holds both positives and negatives")
-    y = solution[:, valid] > 0.5
-    ranks = rankdata(prediction[:, valid], axis=0)
-    positives = y.sum(axis=0)
-    negatives = y.shape[0] - positives
-    auc = ((ranks * y).sum(axis=0) - positives * (positives + 1) / 2) / (positives * negatives)
-    return float(2 * auc.mean() - 1)
-
-
-def is_multiclass(solution: np.ndarray) -> bool:
-    """Every row exactly one-hot (L1 norm 1 and max 1): only then is accuracy reported."""
-    solution = np.asarray(solution, dtype=np.float64)
-    return bool(np.all(np.isclose(np.abs(solution).sum(axis=1), 1)) and np.all(np.isclose(solution.max(axis=1), 1)))
-
-
-def accuracy(solution: np.ndarray, prediction: np.ndarray) -> float:
-    """Soft accuracy after L1-normalising each prediction row."""
-    prediction = np.asarray(prediction, dtype=np.float64)
-    norm = np.abs(prediction).sum(axis=1, keepdims=True) + 1e-15
-    return float(np.mean(np.sum(np.asarray(solution) * prediction / norm, axis=1)))
-
-
-def transform_time(t_s: float, time_budget_s: float, t0_s: float = T0_S) -> float:
-    """x(t) = ln(1 + t/t0) / ln(1 + T/t0)."""
-    return math.log(1 + t_s / t0_s) / math.log(1 + time_budget_s / t0_s)
-
-
-def alc(timestamps_s: list[float], scores: list[float], time_budget_s: float, t0_s: float = T0_S) -> float:
-    """Area under the left-step learning curve, (0, 0) prepended, last score held to x = 1.
-
-    Like the official written score, points after T are kept (their segment is negative); the harness
-    kills ingestion at T so that none exist.
-    """
-    if len(timestamps_s) != len(scores):
-        raise ValueError("timestamps and scores differ in length")
-    if not scores:
-        return 0.0
-    xs = [0.0] + [transform_time(t, time_budget_s, t0_s) for t in timestamps_s] + [1.0]
-    ys = [0.0] + list(scores) + [scores[-1]]
-    return float(sum((xs[i + 1] - xs[i]) * ys[i] for i in range(len(xs) - 1)))
 
 
 def read_solution(path: str) -> np.ndarray:

@@ -13,17 +13,18 @@ import json
 import os
 import shutil
 import tempfile
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from autoclint.data.adapt import InputShape, decode_to_cache
+from autoclint.data.adapt import InputShape, iterate_cache
 from autoclint.errors import AutoclintError
 from autoclint.files import check_destination, replace_folder
 from autoclint.train.heads import RidgeHead, pixel_features
 from autoclint.train.runner import NetRunner, Preprocess
-from autoclint.train.session import KINDS
+from autoclint.train.anytime import KINDS
 
 FORMAT = 1
 MODEL_FILES = frozenset({"model.json", "weights.pt", "ridge.npz"})  # everything a saved model folder holds
@@ -34,20 +35,38 @@ def check_model_destination(folder: str, overwrite: bool = False) -> None:
     check_destination(os.path.abspath(folder), MODEL_FILES, "model.json", overwrite, "--overwrite")
 
 
-def save_trained(session, folder: str, class_names: list[str] | None = None, overwrite: bool = False) -> str:
-    """Write the session's best predictor to `folder` (replaced only once complete). Returns the folder.
+@dataclass
+class Exported:
+    """What a saved model holds: the learner's best single predictor and the preprocessing it needs."""
+    kind: str  # one of anytime.KINDS
+    tta: bool
+    valid_nauc: float  # nan when nothing was held out
+    shape: InputShape  # of the uint8 cache
+    low: float  # value range the cache was mapped from
+    high: float
+    num_classes: int
+    multilabel: bool
+    pixel_side: int
+    ridge: RidgeHead | None  # kinds "pixels" and "features"
+    state: dict | None  # network weights, kinds "features" and "finetune"
+    network: Preprocess | None  # None for "pixels"
+
+
+def save_trained(exported: Exported | None, folder: str, class_names: list[str] | None = None,
+                 overwrite: bool = False) -> str:
+    """Write a learner's export to `folder` (replaced only once complete). Returns the folder.
 
     A folder holding anything but an earlier saved model is refused unless overwrite: it is the user's.
     """
     check_model_destination(folder, overwrite)
-    best = session.best
-    if best is None:
+    if exported is None:
         raise AutoclintError(f"{folder}: nothing to save yet (no predictor was fitted).")
-    info = {"format": FORMAT, "kind": best.kind, "tta": best.tta, "valid_nauc": best.valid_nauc,
-            "shape": vars(session.shape), "low": session.scan.low, "high": session.scan.high,
-            "num_classes": session.num_classes, "multilabel": session.multilabel,
-            "pixel_side": session.cfg.pixel_side, "class_names": class_names,
-            "network": session.runner.pre.to_dict() if best.kind != "pixels" else None}
+    valid_nauc = None if math.isnan(exported.valid_nauc) else exported.valid_nauc
+    info = {"format": FORMAT, "kind": exported.kind, "tta": exported.tta, "valid_nauc": valid_nauc,
+            "shape": vars(exported.shape), "low": exported.low, "high": exported.high,
+            "num_classes": exported.num_classes, "multilabel": exported.multilabel,
+            "pixel_side": exported.pixel_side, "class_names": class_names,
+            "network": exported.network.to_dict() if exported.network is not None else None}
     folder = os.path.abspath(folder)
     parent = os.path.dirname(folder)
     os.makedirs(parent, exist_ok=True)
@@ -55,10 +74,11 @@ def save_trained(session, folder: str, class_names: list[str] | None = None, ove
     try:
         with open(os.path.join(tmp, "model.json"), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=1)
-        if best.state is not None:
-            torch.save(best.state, os.path.join(tmp, "weights.pt"))
-        if best.ridge is not None:
-            np.savez(os.path.join(tmp, "ridge.npz"), mean=best.ridge.mean, std=best.ridge.std, w=best.ridge.w)
+        if exported.state is not None:
+            torch.save(exported.state, os.path.join(tmp, "weights.pt"))
+        if exported.ridge is not None:
+            r = exported.ridge
+            np.savez(os.path.join(tmp, "ridge.npz"), mean=r.mean, std=r.std, w=r.w, alpha=r.alpha)
         replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -75,7 +95,7 @@ class TrainedModel:
     num_classes: int
     multilabel: bool
     pixel_side: int
-    valid_nauc: float
+    valid_nauc: float | None
     ridge: RidgeHead | None
     runner: NetRunner | None
     class_names: list[str] | None = None
@@ -90,8 +110,10 @@ class TrainedModel:
 
     def predict_dataset(self, dataset) -> np.ndarray:
         """Scores for every example of a tf.data dataset of (tensor (T, H, W, C), label) pairs."""
-        x, _ = decode_to_cache(dataset, self.shape, self.low, self.high)
-        return self.predict_cache(x)
+        scores = [self.predict_cache(x) for x, _ in iterate_cache(dataset, self.shape, self.low, self.high)]
+        if not scores:
+            raise AutoclintError("the dataset to predict on holds no example.")
+        return np.concatenate(scores)
 
 
 def _read_json(path: str) -> dict:
@@ -123,7 +145,8 @@ def load_trained(folder: str, device: str | None = None) -> TrainedModel:
             ridge = _load_ridge(os.path.join(folder, "ridge.npz"))
         model = TrainedModel(info["kind"], bool(info["tta"]), shape, float(info["low"]), float(info["high"]),
                              int(info["num_classes"]), bool(info["multilabel"]), int(info["pixel_side"]),
-                             float(info["valid_nauc"]), ridge, runner, info.get("class_names"))
+                             None if info["valid_nauc"] is None else float(info["valid_nauc"]), ridge, runner,
+                             info.get("class_names"))
     except (KeyError, TypeError, ValueError) as e:
         raise AutoclintError(f"{path}: incomplete or malformed ({type(e).__name__}: {e}).") from None
     if runner is not None:
@@ -144,8 +167,7 @@ def _load_ridge(path: str) -> RidgeHead:
         raise AutoclintError(f"{path}: missing (the model's ridge head).")
     try:
         with np.load(path) as arrays:
-            head = RidgeHead(())
-            head.mean, head.std, head.w = arrays["mean"], arrays["std"], arrays["w"]
+            head = RidgeHead(arrays["mean"], arrays["std"], arrays["w"], float(arrays["alpha"]))
     except Exception as e:  # noqa: BLE001
         raise AutoclintError(f"{path}: cannot be read ({type(e).__name__}: {e}).") from None
     return head

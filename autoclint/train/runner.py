@@ -61,10 +61,15 @@ def probabilities(logits: np.ndarray, multilabel: bool) -> np.ndarray:
 
 
 class NetRunner:
-    def __init__(self, pre: Preprocess, device: torch.device, net: torch.nn.Module | None = None):
-        """net: the network built for `pre` (the trainer's); None builds the bare architecture (a saved model)."""
+    def __init__(self, pre: Preprocess, device: torch.device, net: torch.nn.Module | None = None,
+                 infer_frames: int = 128):
+        """net: the network built for `pre` (the trainer's); None builds the bare architecture (a saved model).
+
+        infer_frames: frames per inference batch; a clip of T frames counts T times (memory follows frames).
+        """
         self.pre = pre
         self.device = device
+        self.infer_batch = max(1, infer_frames // max(1, pre.shape.frames))
         video = pre.shape.frames > 1
         if net is None:
             net = create_model(pre.backbone, pre.num_classes, pre.shape.channels, video=video, pretrained=False)
@@ -84,6 +89,8 @@ class NetRunner:
         """
         b, t, h, w, c = x_u8.shape
         hw = self.pre.net_hw
+        if not x_u8.flags.writeable:  # arrays straight from TensorFlow are read-only; torch wants to own them
+            x_u8 = x_u8.copy()
         x = torch.from_numpy(x_u8).to(self.device).permute(0, 1, 4, 2, 3).reshape(b * t, c, h, w).float()
         x = (x - self.mean) / self.std
         if (h, w) != hw:
@@ -106,9 +113,10 @@ class NetRunner:
         return x.view(b, t, c, *hw) if t > 1 else x
 
     @torch.no_grad()
-    def infer(self, x_u8: np.ndarray, features: bool = False, flip: bool = False, batch: int = 128) -> np.ndarray:
+    def infer(self, x_u8: np.ndarray, features: bool = False, flip: bool = False) -> np.ndarray:
         """Pooled features, or logits, for every example of a uint8 cache (eval mode)."""
         self.net.eval()
+        batch = self.infer_batch
         out = []
         for i in range(0, len(x_u8), batch):
             chunk = x_u8[i:i + batch]

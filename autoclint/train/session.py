@@ -1,9 +1,11 @@
-"""The clock-driven learner: cheap predictions first, better ones as validation improves.
+"""The clock-driven learner: a short stage machine over the parts in this package.
 
-Stages, one per train() call until fine-tuning: (1) decode the train set once into a uint8 cache and fit
-a ridge head on downsized raw pixels (first prediction within seconds); (2) frozen pretrained features
-+ ridge head; (3) fine-tune the whole network in time slices that double in length. A new prediction
-is made only when held-out NAUC beats the best so far, so the curve never steps down.
+Stages, one per train() call until fine-tuning: (1) read the train set into a uint8 cache (a first part
+only, for a prediction within seconds) and fit a ridge head on downsized raw pixels; (2) read the rest
+and fit a ridge head on frozen pretrained features, checking whether mirrored images keep their class;
+(3) fine-tune the whole network in time slices that double in length. Every candidate is offered to the
+any-time selection, which makes a new prediction only when validation ranks it higher; every stage asks
+the clock before it spends, and the test pass that must follow always fits.
 """
 from __future__ import annotations
 
@@ -14,214 +16,199 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from autoclint.data.adapt import InputShape, adapted_shape, decode_to_cache, iterate_cache, scan, side_cap
+from autoclint.data.adapt import adapted_shape, scan, side_cap
+from autoclint.data.cache import TestSetCache, TrainCache
 from autoclint.nets import default_backbone
 from autoclint.nets.registry import create_model
+from autoclint.train.anytime import Anytime, Candidate, Single
+from autoclint.train.checkpoint import Exported
+from autoclint.train.clock import Clock
 from autoclint.train.config import TrainCfg
-from autoclint.train.heads import RidgeHead, pixel_features, safe_nauc
+from autoclint.train.finetune import FineTuner, cpu_state, init_head_from_ridge
+from autoclint.train.heads import fit_ridge, pixel_features, refit
 from autoclint.train.runner import NetRunner, Preprocess, channel_stats, network_input, probabilities
+from autoclint.train.split import Score, Validation, make_split
 
 log = logging.getLogger("autoclint")
 
-
-def split_indices(labels: np.ndarray, cfg: TrainCfg) -> tuple[np.ndarray, np.ndarray]:
-    """Single held-out fold, stratified by the first positive class (seeded).
-
-    Each class gives its share but always keeps one example for training (a one-shot class gives none);
-    with fewer than two held-out examples, choices are made on the train set itself.
-    """
-    rng = np.random.default_rng(cfg.seed)
-    n = len(labels)
-    fraction = min(cfg.valid_fraction, cfg.max_valid / max(n, 1))
-    keys = np.where(labels.sum(1) > 0, labels.argmax(1), -1)  # unlabelled rows form their own group
-    valid = []
-    for k in np.unique(keys):
-        members = rng.permutation(np.flatnonzero(keys == k))
-        valid.append(members[:min(len(members) - 1, int(round(fraction * len(members))))])
-    valid = np.sort(np.concatenate(valid))
-    if len(valid) < 2 or n - len(valid) < 2:
-        return rng.permutation(n), np.arange(n)
-    return rng.permutation(np.setdiff1d(np.arange(n), valid)), valid
+COST_MARGIN = 1.25  # measured costs are planned with this margin: CPU speed varies between passes
 
 
-KINDS = ("pixels", "features", "finetune")  # the predictors, from the weakest learner to the strongest
+@dataclass(frozen=True)
+class Status:
+    stage: str
+    elapsed_s: float
+    kind: str | None  # of the predictor behind the current prediction
+    score: Score | None
 
 
 @dataclass
-class Best:
-    """The single predictor behind the best held-out score: what a saved model reproduces."""
-    kind: str  # "pixels" (ridge on raw pixels), "features" (ridge on frozen features) or "finetune"
-    valid_nauc: float
-    ridge: RidgeHead | None = None
-    state: dict | None = None  # CPU copy of the network weights ("features": the untouched pretrained net)
-    tta: bool = False
-
-
-@dataclass
-class Snapshot:
-    """An offered fine-tune prediction, kept for averaging with later ones."""
+class Reference:
+    """The weights fine-tuning falls back to when validation collapses, with their held-out scores."""
     valid: np.ndarray
-    test: np.ndarray | None = None
-
-
-def cpu_state(net: torch.nn.Module) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+    score: Score
+    state: dict
 
 
 class Session:
-    def __init__(self, num_classes: int, cfg: TrainCfg = TrainCfg(), train_size: int | None = None):
+    def __init__(self, num_classes: int, cfg: TrainCfg = TrainCfg(), train_size: int | None = None,
+                 clock: Clock | None = None):
         """train_size: the train set's example count (metadata), to size the input; None: AutoCLINT's cap."""
-        self.cfg = cfg
-        self.num_classes = num_classes
-        self.train_size = train_size
-        self.done_training = False
+        self.cfg, self.num_classes, self.train_size = cfg, num_classes, train_size
+        self.clock = clock or Clock()
         self.stage = "read"
-        self.prediction: np.ndarray | None = None
-        self.pending = None  # callable producing the next test prediction, set when validation improved
-        self.pending_note = ""
-        self.best_valid = -math.inf  # of the offered predictions (ensembles included)
-        self.offered_kind = "pixels"  # the kind of predictor behind the current prediction
-        self.best: Best | None = None  # the best single predictor
-        self.snapshots: list[Snapshot] = []
+        self.done_training = False
+        self.cache: TrainCache | None = None
+        self.test_cache: TestSetCache | None = None
+        self.validation: Validation | None = None
+        self.anytime = Anytime(None)
         self.runner: NetRunner | None = None
-        self.flip = False  # mirroring keeps the classes (checked on frozen features): augment and TTA with it
-        self.x_test = None
-        self.pass_s = 0.0  # measured seconds per example of one inference pass (features or logits)
-        self.epoch = 0.0
+        self.tuner: FineTuner | None = None
+        self.reference: Reference | None = None
+        self.flip = False  # mirrored images keep their class (checked on frozen features): augment with it
+        self.multilabel = False
         self.slice_s = cfg.first_slice_s
-        self.lr_scale = 1.0
         self.no_gain = 0
-        self.last_loss = float("nan")
-        self.t0 = time.time()
+        self.stream_slot = 0  # the next train slot streaming overwrites (sets larger than the cache)
+        self.predictions = 0
         # The same code runs on a lent GPU unchanged: only the network and its batches move there.
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         torch.manual_seed(cfg.seed)
 
-    # ------------------------------------------------------------------ stages
+    # ------------------------------------------------------------------ the harness's calls
 
-    def train(self, dataset, remaining_s: float) -> None:
-        deadline = time.time() + remaining_s
+    def train(self, dataset, remaining_s: float | None) -> None:
+        self.clock.set_remaining(remaining_s)
+        if self.done_training:
+            return
         if self.stage == "read":
-            self._read_train(dataset, deadline)
+            self._read_first(dataset)
             self._fit_pixels()
             self.stage = "features"
         elif self.stage == "features":
-            self._finish_read(deadline)
-            self._fit_features(deadline)
-            self.stage = "finetune"
-        else:
-            self._finetune_slice(deadline)
+            self._read_rest()
+            self._fit_features()
+        elif self.stage == "finetune":
+            self._finetune_slice()
 
-    def test(self, dataset, remaining_s: float) -> np.ndarray:
-        if self.x_test is None:
-            self.x_test, _ = decode_to_cache(dataset, self.shape, self.scan.low, self.scan.high)
-        if self.pending is not None:
-            self.prediction = self.pending()
-            self.pending = None
-            log.info("t=%.1fs %s epoch=%.1f loss=%.3f valid_nauc=%.4f", time.time() - self.t0, self.pending_note,
-                     self.epoch, self.last_loss, self.best_valid)
-        return self.prediction
+    def test(self, dataset, remaining_s: float | None) -> np.ndarray | None:
+        self.clock.set_remaining(remaining_s)
+        if self.cache is None:
+            return None  # train() never read anything: nothing to predict with
+        if self.test_cache is None:
+            started = time.monotonic()
+            self.test_cache = TestSetCache(dataset, self.shape, self.scan.low, self.scan.high,
+                                           self.cfg.test_cache_bytes)
+            log.info("t=%.1fs read %d test examples in %.1f s", self.clock.elapsed(), len(self.test_cache),
+                     time.monotonic() - started)
+        pending = self.anytime.pending
+        if pending is not None:
+            cost = self._test_cost(pending)
+            if self.anytime.prediction is not None and not self.clock.can_afford(cost):
+                log.info("t=%.1fs no time for the %s prediction (%.1f s needed, %.1f s left): the last one stays",
+                         self.clock.elapsed(), pending.note, cost, self.clock.left())
+                self.anytime.pending = None
+                self._stop("the budget is spent")
+            else:
+                started = time.monotonic()
+                self.anytime.make_pending()
+                self.clock.measure(self._pass_kind(pending), len(self.test_cache) * pending.passes,
+                                   time.monotonic() - started)
+                self.predictions += 1
+                self._log_prediction(pending, time.monotonic() - started)
+        return self.anytime.prediction
 
-    def _read_train(self, dataset, deadline: float) -> None:
-        self.scan = scan(dataset)
-        cfg = self.cfg
+    def status(self) -> Status:
+        shown = self.anytime.delivered
+        return Status(self.stage, self.clock.elapsed(), shown.kind if shown else None,
+                      shown.score if shown else None)
+
+    def export(self) -> Exported | None:
+        """The best single predictor with what a saved model needs to reproduce it (None before any)."""
+        best = self.anytime.best_single
+        if best is None:
+            return None
+        single = best.single
+        return Exported(single.kind, single.tta, best.score.nauc if best.score else math.nan, self.shape,
+                        self.scan.low, self.scan.high, self.num_classes, self.multilabel, self.cfg.pixel_side,
+                        single.ridge, single.state, self.runner.pre if single.kind != "pixels" else None)
+
+    # ------------------------------------------------------------------ stages
+
+    def _read_first(self, dataset) -> None:
+        cfg, clock = self.cfg, self.clock
+        started = time.monotonic()
+        self.scan = scan(dataset, cfg.scan_examples, until=clock.at(min(cfg.scan_s, 0.25 * clock.left())))
         frames = min(self.scan.median.frames, cfg.max_frames)
         cap = side_cap(self.scan.median, self.train_size or 10**9, frames, cfg.max_side, cfg.largest_side,
                        cfg.pass_pixels)
-        self.shape: InputShape = adapted_shape(self.scan.median, cap, cap * cfg.wide_factor, cfg.max_frames)
-        per_example = self.shape.frames * self.shape.height * self.shape.width * self.shape.channels
-        cap = max(1, self.cfg.cache_bytes // per_example)
-        self.cache_cap, self.stream = cap, None
-        self.reader = iterate_cache(dataset.take(cap), self.shape, self.scan.low, self.scan.high)
-        self.read_source = dataset
+        self.shape = adapted_shape(self.scan.median, cap, cap * cfg.wide_factor, cfg.max_frames)
+        self.cache = TrainCache(dataset, self.shape, self.scan.low, self.scan.high, cfg.cache_bytes)
         # The first prediction must not wait for a large set: read for a few seconds (half the budget at most,
         # the test set must still be read and predicted), the rest before the frozen features.
-        x, y, done = self._read_more(time.time() + min(cfg.first_read_s, max(0.0, deadline - time.time()) * 0.5))
-        if not x:
+        self.cache.read(until=clock.at(min(cfg.first_read_s, 0.5 * clock.left())))
+        if not len(self.cache):
             raise ValueError("the train set is empty")
-        x, y = np.concatenate(x), np.concatenate(y)
-        if not done:
-            log.info("first predictions from the first %d examples; the rest is read before the frozen features",
-                     len(x))
-        self.x, self.y = x, y
-        self.multilabel = bool((y.sum(1) > 1).any())
-        self.train_idx, self.valid_idx = split_indices(y, self.cfg)
-        if len(self.train_idx) == len(y):
-            log.warning("only %d examples: no held-out validation; choices are made on train", len(y))
-        log.info("t=%.1fs read %d examples, median shape %s -> input %s, %s", time.time() - self.t0, len(x),
-                 tuple(vars(self.scan.median).values()), tuple(vars(self.shape).values()),
-                 "multi-label" if self.multilabel else "single-label")
+        clock.measure("read", len(self.cache), time.monotonic() - started)
+        log.info("t=%.1fs read %d examples%s, median shape %s -> input %s", clock.elapsed(), len(self.cache),
+                 "" if self.cache.complete else " (the first part)", tuple(vars(self.scan.median).values()),
+                 tuple(vars(self.shape).values()))
+        self._new_split()
 
-    def _read_more(self, read_by: float) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
-        """Batches from the train reader until read_by (time.time() scale); True when the reader is exhausted."""
-        xs, ys = [], []
-        for x, y in self.reader:
-            xs.append(x)
-            ys.append(y)
-            if time.time() > read_by:
-                return xs, ys, False
-        self.reader = None
-        return xs, ys, True
-
-    def _finish_read(self, deadline: float) -> None:
-        """The rest of the train set, all of it for training (validation stays within the first part read)."""
-        if self.reader is not None:
-            xs, ys, done = self._read_more(time.time() + max(0.0, deadline - time.time()) * 0.5)
-            if xs:
-                n = len(self.x)
-                self.x, self.y = np.concatenate([self.x] + xs), np.concatenate([self.y] + ys)
-                added = np.random.default_rng(self.cfg.seed).permutation(np.arange(n, len(self.x)))
-                self.train_idx = np.concatenate([self.train_idx, added])
-            if not done:
+    def _read_rest(self) -> None:
+        """The rest of the train set (up to the cache cap), then a split over all of it and a new pixel head."""
+        if not self.cache.complete:
+            before = len(self.cache)
+            started = time.monotonic()
+            self.cache.read(until=self.clock.at(0.5 * self.clock.left()))
+            self.clock.measure("read", len(self.cache) - before, time.monotonic() - started)
+            if not self.cache.complete:
                 log.warning("budget too small to read the whole train set: training on its first %d examples",
-                            len(self.x))
-            self.reader = None
-            log.info("t=%.1fs read %d train examples in all", time.time() - self.t0, len(self.x))
-        if len(self.x) == self.cache_cap:
+                            len(self.cache))
+                self.cache.complete = True
+            log.info("t=%.1fs read %d train examples in all", self.clock.elapsed(), len(self.cache))
+            self._new_split()
+            self._fit_pixels()
+        if self.cache.capped:
             log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes): the rest is streamed, "
                         "a quarter of the cached train examples swapped for new ones before each fine-tune slice",
-                        self.cache_cap, self.cfg.cache_bytes / 2**30)
-            self.stream_position, self.stream_slot = self.cache_cap, 0
-            self.stream = iterate_cache(self.read_source.skip(self.cache_cap), self.shape, self.scan.low,
-                                        self.scan.high)
+                        self.cache.cap, self.cfg.cache_bytes / 2**30)
 
-    def _beats(self, valid_nauc: float, kind: str, best_nauc: float, best_kind: str) -> bool:
-        """A real gain, or a tie on a saturated validation split won by the stronger kind of predictor.
-
-        Small splits reach NAUC 1.0 with raw pixels already (Faces: 40 held-out images) and cannot rank what
-        comes later; pretrained features generalise better (Faces test NAUC 0.977 -> 0.992, measured).
-        """
-        if valid_nauc > best_nauc + self.cfg.min_gain:
-            return True
-        # Only features over pixels: a fine-tune a slice old, chosen on a saturated split, scored lower on test
-        # (Faces 0.979 vs 0.992 from features, Kth 0.985 vs 1.0; measured)
-        return (best_nauc >= self.cfg.perfect_nauc and valid_nauc >= best_nauc - self.cfg.min_gain
-                and kind == "features" and best_kind == "pixels")
-
-    def _offer(self, valid_nauc: float, make_prediction, note: str, kind: str) -> bool:
-        """Queue a new test prediction when validation improved (or when there is none yet)."""
-        if self.prediction is None or self._beats(valid_nauc, kind, self.best_valid, self.offered_kind):
-            self.best_valid = max(valid_nauc, self.best_valid)
-            self.offered_kind = kind
-            self.pending = make_prediction
-            self.pending_note = note
-            return True
-        return False
-
-    def _keep_if_best(self, best: Best) -> None:
-        if self.best is None or self._beats(best.valid_nauc, best.kind, self.best.valid_nauc, self.best.kind):
-            self.best = best
+    def _new_split(self) -> None:
+        y = self.cache.y
+        self.multilabel = bool((y.sum(1) > 1).any())
+        self.split = make_split(y, self.cfg)
+        valid = self.split.valid
+        self.validation = Validation(y[valid], self.multilabel, self.cfg) if len(valid) else None
+        self.anytime.restart(self.validation)
+        if self.validation is None:
+            log.warning("%d examples, no class with 2 or more: nothing can be held out to rank predictors; "
+                        "frozen features will be used without fine-tuning", len(y))
+        else:
+            log.info("held out %d of %d examples (%d classes) for validation; %s", len(valid), len(y),
+                     int((y[valid].sum(0) > 0).sum()), "multi-label" if self.multilabel else "single-label")
 
     def _fit_pixels(self) -> None:
-        feats = pixel_features(self.x, self.cfg.pixel_side)
-        head = RidgeHead(self.cfg.ridge_alphas)
-        score = head.fit(feats[self.train_idx], self.y[self.train_idx], feats[self.valid_idx], self.y[self.valid_idx])
-        self._keep_if_best(Best("pixels", score, ridge=head))
-        self._offer(score, lambda: head.predict(pixel_features(self.x_test, self.cfg.pixel_side)), "pixels", "pixels")
-
-    # ------------------------------------------------------------------ network
+        cfg, x, y, split = self.cfg, self.cache.x, self.cache.y, self.split
+        started = time.monotonic()
+        use = np.concatenate([split.train[:cfg.max_pixel_examples], split.valid])
+        feats = pixel_features(x[use], cfg.pixel_side)
+        n_train = len(use) - len(split.valid)
+        valid = score = None
+        if self.validation is not None:
+            head, _ = fit_ridge(feats[:n_train], y[use[:n_train]], cfg.ridge_alphas, self.multilabel)
+            valid = head.predict(feats[n_train:])
+            score = self.validation.score(valid)
+            head = refit(head, feats, y[use])  # the predictor used: the held-out examples added
+        else:
+            head, _ = fit_ridge(feats, y[use], cfg.ridge_alphas, self.multilabel)
+        side = cfg.pixel_side
+        candidate = Candidate("pixels", "pixels", lambda: self.test_cache.map(lambda t: head.predict(
+            pixel_features(t, side))), 1, valid, score, Single("pixels", ridge=head))
+        self.anytime.offer(candidate)
+        log.info("t=%.1fs pixels ridge (alpha %g, %d examples, %.1f s)%s", self.clock.elapsed(), head.alpha,
+                 len(use), time.monotonic() - started, f": {score}" if score else "")
 
     def _build_net(self) -> None:
         name = self.cfg.backbone or default_backbone()
@@ -230,196 +217,177 @@ class Session:
         pre = Preprocess(self.shape, self.scan.low, self.scan.high,
                          network_input(self.shape, net.net_cfg, self.cfg.net_min_long_side), mean, std, name,
                          self.num_classes, self.multilabel)
-        self.runner = NetRunner(pre, self.device, net)
-        self.net = self.runner.net
+        self.runner = NetRunner(pre, self.device, net, self.cfg.infer_frames)
         log.info("backbone %s (%s), network input %dx%d on %s", name,
                  "pretrained" if net.net_cfg.pretrained else "random init", *pre.net_hw, self.device)
 
-    def _fit_features(self, deadline: float) -> None:
+    def _features(self, idx: np.ndarray, flip: bool = False) -> np.ndarray:
+        started = time.monotonic()
+        feats = self.runner.infer(self.cache.x[idx], features=True, flip=flip)
+        self.clock.measure("net_pass", len(idx), time.monotonic() - started)
+        return feats
+
+    def _fit_features(self) -> None:
+        """Ridge on frozen features, as many train examples as the clock allows; the mirror check; then the
+        fine-tune starts from the ridge solution."""
+        cfg, clock, split, y = self.cfg, self.clock, self.split, self.cache.y
+        self.stage = "finetune" if self.validation is not None else "done"
+        budget = cfg.features_share * (clock.left() - cfg.reserve_s)
+        n_test = len(self.test_cache) if self.test_cache is not None else 0
+        if budget < 1.0:
+            return self._stop(f"{clock.left():.1f} s left: too little for frozen features")
+        started = time.monotonic()
         self._build_net()
-        started = time.time()
-        fit_idx = self.train_idx[:self.cfg.max_feature_examples]  # train_idx is shuffled: a random subset
-        feats = self.runner.infer(self.x[np.concatenate([fit_idx, self.valid_idx])], features=True)
-        self.pass_s = (time.time() - started) / max(1, len(feats))
-        n_train = len(fit_idx)
-        head = RidgeHead(self.cfg.ridge_alphas)
-        y_valid = self.y[self.valid_idx]
-        score = head.fit(feats[:n_train], self.y[fit_idx], feats[n_train:], y_valid)
-        # Do mirrored examples keep their class? Score the ridge fitted on plain features on mirrored ones.
-        mirrored = self.runner.infer(self.x[self.valid_idx], features=True, flip=True)
-        flip_score = safe_nauc(y_valid, head.predict(mirrored))
-        self.flip = flip_score >= score - self.cfg.flip_tolerance
-        tta_score = safe_nauc(y_valid, head.predict(feats[n_train:]) + head.predict(mirrored))
-        tta = self.flip and tta_score > score
-        log.info("t=%.1fs frozen features: valid_nauc=%.4f, mirrored %.4f, averaged %.4f -> flip %s (%.0f img/s)",
-                 time.time() - self.t0, score, flip_score, tta_score, "on" if self.flip else "off",
-                 1 / max(self.pass_s, 1e-9))
-        best_score = max(score, tta_score) if tta else score
-        self._keep_if_best(Best("features", best_score, ridge=head, state=cpu_state(self.net), tta=tta))
+        probe = split.train[:min(len(split.train), 16)]
+        f_probe = self._features(probe)
+        per = max(clock.cost("net_pass", 1), 1e-6) * COST_MARGIN
+        mirrored = self.validation is not None
+        # valid (plain + mirrored) and the test pass (+ mirrored) come first; train examples get what is left
+        fixed = per * (len(split.valid) * (1 + mirrored) + n_test * (1 + mirrored))
+        room = (budget - (time.monotonic() - started) - fixed) / per
+        n_fit = int(min(len(split.train), cfg.max_feature_examples, room / (1 + 0.5 * mirrored)))
+        if n_fit < min(len(split.train), 32):
+            return self._stop(f"frozen features do not fit in the budget ({per:.3f} s per example, "
+                              f"{budget:.1f} s for this stage)")
+        fit_idx = split.train[:n_fit]  # split.train is shuffled: a random subset
+        f_fit = np.concatenate([f_probe, self._features(fit_idx[len(probe):])])[:n_fit]
+        if self.validation is None:
+            head, _ = fit_ridge(f_fit, y[fit_idx], cfg.ridge_alphas, self.multilabel)
+            candidate = Candidate("features", "features", self._features_predictor(head, False), 1, None, None,
+                                  Single("features", False, head, cpu_state(self.runner.net)), True)
+            self.anytime.offer(candidate)
+            log.info("t=%.1fs frozen features: ridge on %d examples (%.1f s); nothing held out to rank it",
+                     clock.elapsed(), n_fit, time.monotonic() - started)
+            return self._stop("without validation, fine-tuning cannot be checked")
+        f_valid = self._features(split.valid)
+        head, _ = fit_ridge(f_fit, y[fit_idx], cfg.ridge_alphas, self.multilabel)
+        valid = head.predict(f_valid)
+        score = self.validation.score(valid)
+        tta_valid, flip_note = self._check_mirroring(head, f_fit, fit_idx, f_valid, valid, score)
+        tta = tta_valid is not None
+        if tta:
+            valid, score = tta_valid, self.validation.score(tta_valid)
+        final = refit(head, np.concatenate([f_fit, f_valid]), y[np.concatenate([fit_idx, split.valid])])
+        candidate = Candidate("features", "features" + (" +flip" if tta else ""), self._features_predictor(final, tta),
+                              1 + tta, valid, score, Single("features", tta, final, cpu_state(self.runner.net)), True)
+        self.anytime.offer(candidate)
+        log.info("t=%.1fs frozen features: ridge on %d examples (alpha %g, %.1f s), %s; %s", clock.elapsed(), n_fit,
+                 head.alpha, time.monotonic() - started, score, flip_note)
+        # fine-tuning starts from the ridge fitted without the held-out examples: validation stays honest
+        init_head_from_ridge(self.runner.net, head)
+        self.tuner = FineTuner(self.runner, y, split.train, self.multilabel, cfg, self.flip)
+        self.reference = Reference(valid, score, cpu_state(self.runner.net))
 
-        self._offer(best_score, lambda: self.runner.predict_ridge(head, self.x_test, tta),
-                    "features" + (" +flip" if tta else ""), "features")
-        self._init_head_from_ridge(head)
-        self.start_state = cpu_state(self.net)  # where a diverged fine-tune restarts when no better weights exist
-        self._make_optimizer()
-        self._reset_average()
+    def _features_predictor(self, head, tta: bool):
+        return lambda: self.test_cache.map(lambda t: self.runner.predict_ridge(head, t, tta))
 
-    def _init_head_from_ridge(self, head: RidgeHead) -> None:
-        """Start fine-tuning from the ridge solution (scaled to logits), not from a random head."""
-        with torch.no_grad():
-            w = head.w / head.std[:, None]
-            self.net.head.weight.copy_(torch.from_numpy(w.T * RidgeHead.LOGIT_SCALE).float())
-            self.net.head.bias.copy_(torch.from_numpy(-(head.mean / head.std) @ head.w * RidgeHead.LOGIT_SCALE).float())
-
-    def _make_optimizer(self) -> None:
-        cfg = self.cfg
-        head_params = list(self.net.head.parameters())
-        head_ids = {id(p) for p in head_params}
-        body = [p for p in self.net.parameters() if id(p) not in head_ids]
-        self.optimizer = torch.optim.SGD([{"params": body, "lr": cfg.lr}, {"params": head_params, "lr": cfg.lr * 10}],
-                                         lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
-        positives = self.y[self.train_idx].sum(0)
-        negatives = len(self.train_idx) - positives
-        self.pos_weight = torch.from_numpy(np.clip(negatives / np.maximum(positives, 1), 1, 30)).float().to(self.device)
-        self.order = np.array([], dtype=int)
-        self.steps = 0
-
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.multilabel:
-            return F.binary_cross_entropy_with_logits(logits, y, pos_weight=self.pos_weight)
-        has_label = y.sum(1) > 0
-        if not has_label.any():
-            return logits.sum() * 0
-        return F.cross_entropy(logits[has_label], y[has_label].argmax(1), label_smoothing=self.cfg.label_smoothing)
-
-    def _stream_chunk(self) -> None:
-        """Overwrite the next quarter of the train slots with the next examples of a set larger than the cache.
-
-        At the end of the dataset reading starts over; held-out examples (all in the cached prefix) are skipped.
-        """
-        want, got, restarts = max(1, len(self.train_idx) // 4), 0, 0
-        while got < want and restarts < 2:
-            batch = next(self.stream, None)
-            if batch is None:
-                self.stream = iterate_cache(self.read_source, self.shape, self.scan.low, self.scan.high)
-                self.stream_position, restarts = 0, restarts + 1
-                continue
-            x, y = batch
-            keep = ~np.isin(self.stream_position + np.arange(len(x)), self.valid_idx)
-            self.stream_position += len(x)
-            x, y = x[keep][:want - got], y[keep][:want - got]
-            slots = self.train_idx[(self.stream_slot + np.arange(len(x))) % len(self.train_idx)]
-            self.x[slots], self.y[slots] = x, y
-            self.stream_slot = (self.stream_slot + len(x)) % len(self.train_idx)
-            got += len(x)
-
-    def _reset_average(self) -> None:
-        """Start the weight average (EMA) from the weights the net holds now."""
-        self.params = [p for p in self.net.parameters()]
-        self.raw = None  # the trained weights while the net holds the average
-        self.average = [p.detach().clone() for p in self.params]
-
-    def _hold_average(self, average: bool) -> None:
-        """Swap the weight average in (to validate and predict with) or the trained weights back."""
-        with torch.no_grad():
-            if average and self.raw is None:
-                self.raw = [p.detach().clone() for p in self.params]
-                torch._foreach_copy_(self.params, self.average)
-            elif not average and self.raw is not None:
-                torch._foreach_copy_(self.params, self.raw)
-                self.raw = None
-
-    def _train_for(self, seconds: float) -> None:
-        cfg = self.cfg
-        self._hold_average(False)
-        self.net.train()
-        for m in self.net.modules():  # frozen BN statistics: batch statistics would shift the features the
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):  # ridge-initialised head was fit on
-                m.eval()
-        end = time.time() + seconds
-        losses = []
-        n = len(self.train_idx)
-        bs = min(cfg.batch_size, n)
-        while time.time() < end:
-            if len(self.order) < bs:
-                self.order = np.concatenate([self.order, np.random.default_rng(self.steps).permutation(self.train_idx)])
-            idx, self.order = self.order[:bs], self.order[bs:]
-            warm = min(1.0, (self.steps + 1) / cfg.warmup_steps)
-            for group, base in zip(self.optimizer.param_groups, (cfg.lr, cfg.lr * 10)):
-                group["lr"] = base * warm * self.lr_scale
-            logits = self.net(self.runner.batch(self.x[idx], augment=True, random_flip=self.flip))
-            loss = self._loss(logits, torch.from_numpy(self.y[idx]).to(self.device))
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
-            self.optimizer.step()
-            with torch.no_grad():  # the average warms up: early steps must not be outweighed by the start
-                torch._foreach_lerp_(self.average, self.params, max(1 - cfg.ema_decay, 1 / (self.steps + 2)))
-            losses.append(loss.item())
-            self.steps += 1
-            self.epoch += bs / n
-        self.last_loss = float(np.mean(losses)) if losses else float("nan")
-
-    def _finetune_slice(self, deadline: float) -> None:
-        cfg = self.cfg
-        n_test = len(self.x_test) if self.x_test is not None else 0
-        passes = 2 if self.flip else 1  # with flip, validation and test are scored twice
-        budget = deadline - time.time() - self.pass_s * passes * (n_test + len(self.valid_idx)) - cfg.reserve_s
-        slice_s = min(self.slice_s, budget)
-        if slice_s < 1.0:
-            self.done_training = True
-            log.info("t=%.1fs stopping: %.1f s left is too little for another slice", time.time() - self.t0,
-                     deadline - time.time())
-            return
-        if self.stream is not None:
-            started = time.time()
-            self._stream_chunk()
-            slice_s = max(0.5, slice_s - (time.time() - started))
-        self._train_for(slice_s)
-        self._hold_average(True)  # validated, predicted with and saved: the average of recent weights
-        self.slice_s = min(self.slice_s * 2, cfg.max_slice_s)
-        x_valid, y_valid = self.x[self.valid_idx], self.y[self.valid_idx]
-        plain = self.runner.predict(x_valid, tta=False)
-        score, tta, current = safe_nauc(y_valid, plain), False, plain
+    def _check_mirroring(self, head, f_fit, fit_idx, f_valid, valid, score) -> tuple[np.ndarray | None, str]:
+        """Does a mirrored image keep its class? A ridge fitted on plain + mirrored train examples must not
+        rank the held-out examples clearly worse than one fitted on plain examples only (mirroring a 'b'
+        makes a 'd'). Sets self.flip; returns the held-out scores with mirrored test-time augmentation when
+        that ranks better (else None), and a note for the log."""
+        cfg, clock, split = self.cfg, self.clock, self.split
+        m = min(len(fit_idx), cfg.flip_examples)
+        cost = clock.cost("net_pass", m + len(split.valid)) * COST_MARGIN
+        self.flip = False
+        if not clock.can_afford(2 * cost, cfg.reserve_s):  # at most half of what is left
+            return None, "mirroring not checked (no time): flip off"
+        f_mirror = self._features(fit_idx[:m], flip=True)
+        f_valid_mirror = self._features(split.valid, flip=True)
+        both = refit(head, np.concatenate([f_fit, f_mirror]), self.cache.y[np.concatenate([fit_idx, fit_idx[:m]])])
+        trained_mirrored = both.predict(f_valid)
+        mirrored_score = self.validation.score(trained_mirrored)
+        self.flip = not self.validation.clearly_worse(trained_mirrored, mirrored_score, valid, score, cfg.flip_floor,
+                                                      cfg.flip_loss_tolerance)
+        note = f"fitted with mirrored examples too: {mirrored_score} -> flip {'on' if self.flip else 'off'}"
         if self.flip:
-            averaged = 0.5 * (plain + probabilities(self.runner.infer(x_valid, flip=True), self.multilabel))
-            tta_score = safe_nauc(y_valid, averaged)
-            if tta_score > score:
-                score, tta, current = tta_score, True, averaged
-        if score < self.best_valid - cfg.rollback_drop:  # diverged: back to the best weights, gentler steps
-            finetuned = self.best.kind == "finetune"
-            self.net.load_state_dict(self.best.state if finetuned else self.start_state)
-            self._reset_average()
-            self.optimizer.state.clear()  # the momentum points where the weights went wrong
-            self.lr_scale *= 0.5
-            log.warning("t=%.1fs valid_nauc fell to %.4f: back to the %s weights, lr x%.2g", time.time() - self.t0,
-                        score, "best fine-tuned" if finetuned else "initial", self.lr_scale)
-            self.no_gain += 1
-            self.done_training = self.no_gain >= cfg.patience
-            return
-        self._keep_if_best(Best("finetune", score, state=cpu_state(self.net), tta=tta))
-        # Average with the latest offered fine-tune predictions when validation says it helps (DeepBlueAI).
-        chosen, chosen_score = 0, score
-        for k in range(1, min(cfg.max_averaged, len(self.snapshots)) + 1):
-            mixed = np.mean([current] + [s.valid for s in self.snapshots[-k:]], axis=0)
-            mixed_score = safe_nauc(y_valid, mixed)
-            if mixed_score > chosen_score:
-                chosen, chosen_score = k, mixed_score
+            averaged = 0.5 * (valid + head.predict(f_valid_mirror))
+            if self.validation.beats(averaged, self.validation.score(averaged), valid, score):
+                return averaged, note + ", mirrored test-time augmentation"
+        return None, note
 
-        def predict():
-            started = time.time()
-            snapshot = Snapshot(current, self.runner.predict(self.x_test, tta=tta))
-            self.pass_s = (time.time() - started) / max(1, len(self.x_test) * (2 if tta else 1))
-            earlier = [s.test for s in self.snapshots[-chosen:]] if chosen else []
-            self.snapshots.append(snapshot)
-            return np.mean([snapshot.test] + earlier, axis=0)
-        note = "finetune" + (" +flip" if tta else "") + (f" +{chosen} earlier" if chosen else "")
-        if self._offer(chosen_score, predict, note, "finetune"):
+    # ------------------------------------------------------------------ fine-tuning
+
+    def _finetune_slice(self) -> None:
+        cfg, clock, tuner, split = self.cfg, self.clock, self.tuner, self.split
+        self.anytime.drop_stale()
+        passes = 1 + self.flip  # with flip, validation and the test set are scored twice
+        n_test = len(self.test_cache) if self.test_cache is not None else 0
+        after = clock.cost("net_pass", (n_test + len(split.valid)) * passes) * COST_MARGIN + cfg.reserve_s
+        slice_s = min(self.slice_s, clock.left() - after)
+        if slice_s < 1.0:
+            return self._stop(f"{clock.left():.1f} s left is too little for another slice")
+        if self.cache.capped:  # a set larger than the cache: a quarter of the train slots gets new examples
+            started = time.monotonic()
+            slots = split.train[(self.stream_slot + np.arange(max(1, len(split.train) // 4))) % len(split.train)]
+            done = self.cache.refresh(slots, split.valid, until=clock.at(0.3 * slice_s))
+            self.stream_slot = (self.stream_slot + done) % len(split.train)
+            slice_s = max(0.5, slice_s - (time.monotonic() - started))
+        steps = tuner.steps
+        started = time.monotonic()
+        loss = tuner.train_for(self.cache.x, self.cache.y, slice_s)
+        clock.measure("step", (tuner.steps - steps) * tuner.batch, time.monotonic() - started)
+        self.slice_s = min(self.slice_s * 2, cfg.max_slice_s)
+        with tuner.averaged():  # validated, predicted with and saved: the average of recent weights
+            x_valid = self.cache.x[split.valid]
+            started = time.monotonic()
+            plain = self.runner.predict(x_valid, tta=False)
+            clock.measure("net_pass", len(x_valid), time.monotonic() - started)
+            valid, score, tta = plain, self.validation.score(plain), False
+            if self.flip:
+                averaged = 0.5 * (plain + probabilities(self.runner.infer(x_valid, flip=True), self.multilabel))
+                averaged_score = self.validation.score(averaged)
+                if self.validation.beats(averaged, averaged_score, plain, score):
+                    valid, score, tta = averaged, averaged_score, True
+            state = cpu_state(self.runner.net)
+        ref = self.reference
+        if not math.isfinite(loss) or self.validation.clearly_worse(valid, score, ref.valid, ref.score,
+                                                                    cfg.rollback_floor):
+            tuner.restart_from(ref.state, cfg.plateau_lr_factor)
+            log.warning("t=%.1fs %s (train loss %.3f) is below the reference %s by more than the split's noise: "
+                        "back to its weights, lr x%.2g", clock.elapsed(), score, loss, ref.score, tuner.lr_scale)
+            return self._no_gain(lr_factor=1.0)  # the restart already lowered it
+        single = Candidate("finetune", "finetune" + (" +flip" if tta else ""), self._finetune_predictor(tta),
+                           1 + tta, valid, score, Single("finetune", tta, state=state), True)
+        self.anytime.keep_if_best(single)
+        if self.validation.beats(valid, score, ref.valid, ref.score):
+            self.reference = Reference(valid, score, state)
+        if self.anytime.offer(self.anytime.averaged(single, cfg.max_averaged)):
             self.no_gain = 0
         else:
-            self.no_gain += 1
-            self.lr_scale *= cfg.plateau_lr_factor
-            log.info("t=%.1fs epoch=%.1f loss=%.3f valid_nauc=%.4f (best %.4f, no gain %d)", time.time() - self.t0,
-                     self.epoch, self.last_loss, chosen_score, self.best_valid, self.no_gain)
-        if self.best_valid >= cfg.perfect_nauc or self.no_gain >= cfg.patience:
-            self.done_training = True
+            log.info("t=%.1fs epoch=%.1f loss=%.3f %s: no gain over %s", clock.elapsed(), tuner.epoch, loss, score,
+                     self.anytime.current.score)
+            self._no_gain()
+
+    def _finetune_predictor(self, tta: bool):
+        def predict() -> np.ndarray:
+            with self.tuner.averaged():
+                return self.test_cache.map(lambda t: self.runner.predict(t, tta))
+        return predict
+
+    def _no_gain(self, lr_factor: float | None = None) -> None:
+        self.no_gain += 1
+        self.tuner.lr_scale *= self.cfg.plateau_lr_factor if lr_factor is None else lr_factor
+        if self.no_gain >= self.cfg.patience:
+            self._stop(f"no validation gain in {self.no_gain} slices")
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _stop(self, reason: str) -> None:
+        self.done_training = True
+        self.stage = "done"
+        log.info("t=%.1fs stopping: %s; %.1f s of the budget left", self.clock.elapsed(), reason, self.clock.left())
+
+    @staticmethod
+    def _pass_kind(candidate: Candidate) -> str:
+        return "pixel_pass" if candidate.kind == "pixels" else "net_pass"
+
+    def _test_cost(self, candidate: Candidate) -> float:
+        per = self.clock.cost(self._pass_kind(candidate), len(self.test_cache) * candidate.passes)
+        return per * COST_MARGIN + 0.5
+
+    def _log_prediction(self, candidate: Candidate, seconds: float) -> None:
+        trained = (f"epoch={self.tuner.epoch:.1f} loss={self.tuner.last_loss:.3f} "
+                   if candidate.kind == "finetune" else "")
+        log.info("t=%.1fs prediction %d: %s %s%s (%.1f s)", self.clock.elapsed(), self.predictions, candidate.note,
+                 trained, candidate.score if candidate.score else "not validated", seconds)

@@ -17,6 +17,7 @@ BASELINES = os.path.join(REPO, "autoclint", "harness", "baselines")
 TEMPLATE = '''
 import time
 import numpy as np
+from autoclint.data.reader import count_examples  # the harness runs TF1 graph mode: no Python iteration
 
 class Model:
     def __init__(self, metadata):
@@ -29,7 +30,7 @@ class Model:
         {train_extra}
 
     def test(self, dataset, remaining_time_budget=None):
-        n = sum(1 for _ in dataset)
+        n = count_examples(dataset)
         pred = np.random.default_rng(self.calls).random((n, self.c))
         {test_extra}
         return pred
@@ -44,11 +45,12 @@ def write_model(tmp_path, train_extra="pass", test_extra="pass", source=None) ->
     return str(code)
 
 
-def run_local(dataset, code_dir, budget, result_dir):
+def run_local(dataset, code_dir, budget, result_dir, eager=False):
+    """One run of ingestion + scoring in fresh processes (graph mode, as the challenge, unless eager)."""
     started = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "autoclint.harness.run_local", f"-dataset_dir={dataset}", f"-code_dir={code_dir}",
-         f"-time_budget={budget}", f"-result_dir={result_dir}"],
+         f"-time_budget={budget}", f"-result_dir={result_dir}"] + (["-eager"] if eager else []),
         capture_output=True, text=True, cwd=REPO, timeout=180)
     return proc, time.time() - started
 
@@ -85,6 +87,44 @@ def test_linear_baseline_improves_and_files_follow_protocol(tmp_path, miniciao):
     assert (result / "scores" / "learning-curve-miniciao.png").stat().st_size > 1000
     html = (result / "scores" / "detailed_results.html").read_text()
     assert "data:image/png;base64" in html and "refresh" not in html
+
+
+def test_both_baselines_work_eagerly_too(tmp_path, miniciao):
+    proc, _ = run_local(miniciao, os.path.join(BASELINES, "linear"), 10, tmp_path / "lin", eager=True)
+    assert proc.returncode == 0 and "TensorFlow in eager mode" in proc.stderr, proc.stderr
+    assert float(scores(tmp_path / "lin")["score"]) > 0.1
+    proc, _ = run_local(miniciao, os.path.join(BASELINES, "zero"), 10, tmp_path / "zero", eager=True)
+    assert proc.returncode == 0 and float(scores(tmp_path / "zero")["score"]) == 0.0
+
+
+def errors_in(log: str) -> list[str]:
+    """Lines of a run's log that report a failure (the model logs caught exceptions as 'failed')."""
+    return [line for line in log.splitlines() if "Traceback" in line or "failed" in line or "Error" in line]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("eager", [False, True])
+def test_the_model_in_graph_mode_and_eagerly(tmp_path, eager):
+    """The challenge ran TF 1.13 in graph mode: there a dataset cannot be iterated in Python."""
+    proc, _ = run_local(shared("suite", "Faces"), REPO, 25, tmp_path / "res", eager=eager)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ("TensorFlow in eager mode" if eager else "TensorFlow in graph (TF1") in proc.stderr
+    assert not errors_in(proc.stderr), errors_in(proc.stderr)
+    assert float(scores(tmp_path / "res")["score"]) > 0.5 and n_scored(tmp_path / "res") >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["Faces", "Kth"])
+@pytest.mark.parametrize("budget", [3, 10, 30])
+def test_the_model_ends_by_itself_within_the_budget(tmp_path, dataset, budget):
+    """Never killed at T: ingestion ends by itself, with a valid prediction and the margin in the log."""
+    proc, _ = run_local(shared("suite", dataset), REPO, budget, tmp_path / "res")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "exceeded" not in proc.stderr and not errors_in(proc.stderr), proc.stderr[-3000:]
+    end = read_key_values(tmp_path / "res" / "predictions" / "end.txt")
+    assert end["ingestion_success"] == "1" and float(end["ingestion_duration"]) < budget
+    assert n_scored(tmp_path / "res") >= 1 and float(scores(tmp_path / "res")["score"]) > 0
+    assert "of the budget left" in proc.stderr and "(margin " in proc.stderr
 
 
 def test_scoring_after_the_fact_gives_the_same_alc(tmp_path, miniciao):

@@ -12,6 +12,8 @@ from autoclint.data.convert import collect_folder, load_video, write_dataset
 from autoclint.data.dataset import AutoDLDataset
 from autoclint.harness.layout import find_data_dir
 from autoclint.train.config import TrainCfg
+from autoclint.harness.scoring import read_solution
+from autoclint.metrics import nauc
 from tests.conftest import REPO, faces, one_hot, shared, write_split_dataset
 
 sys.path.insert(0, REPO)
@@ -51,7 +53,7 @@ def test_one_example_per_class(tmp_path):
     xtr, ytr, xte, yte = face_split(x[:, None], y, 1)
     root = write_split_dataset(tmp_path, "OneShot", xtr, one_hot(ytr, 40), xte, one_hot(yte, 40), 40)
     model, _ = run_model(root)
-    assert model.session.steps > 0
+    assert model.session.stage == "done"  # nothing held out: frozen features, no unverifiable fine-tune
 
 
 def test_classes_missing_from_train(tmp_path):
@@ -101,7 +103,7 @@ def test_clips_of_1_and_2000_frames(tmp_path):
     test = [c[:1] if i == 0 else c[:25] for i, c in enumerate(clips[1::2])]
     root = write_split_dataset(tmp_path, "Clips", train, one_hot(train_labels, 6), test, one_hot(labels[1::2], 6), 6)
     model, _ = run_model(root)
-    assert model.session.shape.frames > 1 and model.session.x.shape[1] == model.session.shape.frames
+    assert model.session.shape.frames > 1 and model.session.cache.x.shape[1] == model.session.shape.frames
 
 
 @pytest.mark.parametrize("channels", [2, 4])
@@ -129,5 +131,72 @@ def test_budget_smaller_than_reading_the_data():
     root = shared("suite", "Fashion")
     started = time.time()
     model, predictions = run_model(root, calls=1, budget=0.01)
-    assert len(model.session.x) < 6000, "the whole train set was read despite the budget"
+    assert len(model.session.cache) < 6000, "the whole train set was read despite the budget"
     assert time.time() - started < 60
+
+
+@pytest.mark.parametrize("budget", [0, -3.0, None])
+def test_remaining_budget_of_zero_negative_or_none(budget):
+    """0 or negative: read a first part, one pixel prediction, then stop; None: no limit, train on."""
+    root = shared("suite", "Faces")
+    model, predictions = run_model(root, calls=3, budget=budget)
+    assert len(predictions) >= 1
+    if budget is None:
+        assert model.session.stage in ("finetune", "done") and model.session.tuner is not None
+    else:
+        assert model.done_training and model.session.runner is None  # no network pass was started
+
+
+def test_remaining_budget_smaller_than_one_test_pass(caplog):
+    """The frozen-features prediction is queued, but the test pass cannot finish in time: the last
+    prediction is returned unchanged and training stops."""
+    data_dir = find_data_dir(shared("suite", "Faces"))
+    train = AutoDLDataset(os.path.join(data_dir, "train"))
+    test = AutoDLDataset(os.path.join(data_dir, "test"))
+    model = Model(train.get_metadata(), FAST)
+    model.train(train.get_dataset(), 60)
+    first = model.test(test.get_dataset(), 60).copy()
+    model.train(train.get_dataset(), 60)  # frozen features: a prediction is queued
+    assert model.session.anytime.pending is not None
+    again = model.test(test.get_dataset(), 0.05)
+    np.testing.assert_array_equal(again, first)
+    assert "no time for the features" in caplog.text and model.done_training
+
+
+def test_first_records_of_a_single_class(tmp_path):
+    """Train records sorted by class (protocol trap 26): the first part read (one batch of 256) holds
+    class 0 only, so nothing can be validated yet; once the rest is read the split covers every class."""
+    from autoclint.data.adapt import InputShape, decode_to_cache
+    fashion = os.path.join(shared("suite", "Fashion"), "Fashion.data")
+    x, y = decode_to_cache(AutoDLDataset(os.path.join(fashion, "train")).get_dataset(), InputShape(1, 28, 28, 1))
+    x_test, _ = decode_to_cache(AutoDLDataset(os.path.join(fashion, "test")).get_dataset(), InputShape(1, 28, 28, 1),
+                                max_examples=300)
+    y_test = read_solution(shared("suite", "Fashion", "Fashion.solution"))[:300]
+    labels = y.argmax(1)
+    order = np.concatenate([np.flatnonzero(labels == k)[:300] for k in range(10)])
+    root = write_split_dataset(tmp_path, "Sorted", x[order], y[order], x_test, y_test, 10, shuffle=False)
+    cfg = TrainCfg(first_read_s=0.0, first_slice_s=1.0, max_slice_s=1.0)
+    model, predictions = run_model(root, calls=2, cfg=cfg)
+    session = model.session
+    assert len(session.cache) == 3000 and session.validation is not None
+    assert len(np.unique(session.cache.y[session.split.valid].argmax(1))) == 10
+    assert nauc(y_test, predictions[-1]) > 0.8
+
+
+def test_a_class_with_two_examples_is_validated(tmp_path):
+    x, y = faces(per_subject=4, subjects=10)
+    xtr, ytr, xte, yte = face_split(x[:, None], y, 3)
+    keep = np.ones(len(ytr), bool)
+    keep[np.flatnonzero(ytr == 0)[2:]] = False  # subject 0: two train images only
+    root = write_split_dataset(tmp_path, "TwoShot", xtr[keep], one_hot(ytr[keep], 10), xte, one_hot(yte, 10), 10)
+    model, _ = run_model(root)
+    session = model.session
+    assert 0 in session.cache.y[session.split.valid].argmax(1) and 0 in session.cache.y[session.split.train].argmax(1)
+
+
+def test_a_test_set_larger_than_the_test_cache(tmp_path):
+    cfg = TrainCfg(first_slice_s=1.0, max_slice_s=1.0, test_cache_bytes=64 * 64 * 10)
+    model, predictions = run_model(shared("suite", "Signs"), calls=2, cfg=cfg)
+    assert model.session.test_cache.x is None and predictions[-1].shape == (719, 36)
+    solution = read_solution(shared("suite", "Signs", "Signs.solution"))
+    assert nauc(solution, predictions[-1]) > 0.9

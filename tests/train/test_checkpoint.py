@@ -7,7 +7,8 @@ import pytest
 
 from autoclint.data.dataset import AutoDLDataset
 from autoclint.errors import AutoclintError
-from autoclint.harness.scoring import nauc, read_solution
+from autoclint.harness.scoring import read_solution
+from autoclint.metrics import nauc
 from autoclint.train.checkpoint import load_trained, save_trained
 from autoclint.train.config import TrainCfg
 from autoclint.train.session import Session
@@ -29,26 +30,33 @@ def trained_session(stages: int) -> tuple[Session, AutoDLDataset]:
 @pytest.mark.parametrize("stages, kind", [(1, "pixels"), (3, None)])
 def test_saved_model_predicts_like_the_best_predictor(tmp_path, stages, kind):
     session, test = trained_session(stages)
-    folder = save_trained(session, str(tmp_path / "model"), [f"s{i + 1}" for i in range(40)])
+    folder = save_trained(session.export(), str(tmp_path / "model"), [f"s{i + 1}" for i in range(40)])
     model = load_trained(folder)
-    assert model.kind == session.best.kind and (kind is None or model.kind == kind)
+    assert model.kind == session.export().kind and (kind is None or model.kind == kind)
     assert model.class_names[0] == "s1" and model.num_classes == 40
     predictions = model.predict_dataset(test.get_dataset())
     assert predictions.shape == (120, 40)
     if model.kind == "pixels":  # the best predictor's own test prediction is the session's current one
-        np.testing.assert_allclose(predictions, session.prediction, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(predictions, session.anytime.prediction, rtol=1e-5, atol=1e-6)
     solution = read_solution(shared("suite", "Faces", "Faces.solution"))
     assert nauc(solution, predictions) > 0.9  # faces: pixels alone reach 0.99 (measured)
 
 
-def test_saving_replaces_an_older_model_only_when_complete(tmp_path):
+def test_saving_replaces_an_older_model_only_when_complete_and_never_someone_elses_files(tmp_path):
     session, _ = trained_session(1)
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / "stale.txt").write_text("old")
-    save_trained(session, str(folder))
-    assert not (folder / "stale.txt").exists() and (folder / "model.json").exists()
+    (folder / "model.json").write_text("{}")  # an earlier saved model (as far as its files go)
+    (folder / "ridge.npz").write_text("old")
+    save_trained(session.export(), str(folder))
+    assert json.loads((folder / "model.json").read_text())["kind"] == "pixels"
     assert [p for p in os.listdir(tmp_path) if p.startswith(".saving")] == []
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(AutoclintError, match="holds files this command did not write"):
+        save_trained(session.export(), str(folder))
+    assert (folder / "notes.txt").read_text() == "mine"
+    save_trained(session.export(), str(folder), overwrite=True)
+    assert not (folder / "notes.txt").exists()
 
 
 def test_bad_model_folders_name_the_file(tmp_path):
@@ -59,7 +67,7 @@ def test_bad_model_folders_name_the_file(tmp_path):
     with pytest.raises(AutoclintError, match=r"model\.json: missing"):
         load_trained(str(empty))
     session, _ = trained_session(2)
-    folder = save_trained(session, str(tmp_path / "m"))
+    folder = save_trained(session.export(), str(tmp_path / "m"))
     info = json.loads(open(os.path.join(folder, "model.json")).read())
     if info["kind"] != "pixels":
         os.remove(os.path.join(folder, "weights.pt"))

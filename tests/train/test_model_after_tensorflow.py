@@ -23,8 +23,8 @@ def test_tensorflow_first_then_model_trains_one_step():
             m.train(train.get_dataset(), remaining_time_budget=60)
             p = m.test(test.get_dataset(), remaining_time_budget=60)
             assert p.shape == (18, 10), p.shape
-        assert m.session.steps > 0, "no fine-tune step ran"
-        print("OK", m.session.steps)
+        assert m.session.tuner.steps > 0, "no fine-tune step ran"
+        print("OK", m.session.tuner.steps)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -1,22 +1,33 @@
-"""The learner's own rules: the validation split, the input-size cap, streaming beyond the cache."""
+"""The stage machine on real data: first predictions from what was read in time, a split over the whole
+set once it is read, the mirror check that looks at labels, and training that goes on while a
+non-saturated validation signal improves."""
 import os
 
 import numpy as np
 
 from autoclint.data.adapt import InputShape, side_cap
+from autoclint.data.convert import Collected, Example, write_dataset
 from autoclint.data.dataset import AutoDLDataset
 from autoclint.train.config import TrainCfg
-from autoclint.train.session import Session, split_indices
-from tests.conftest import one_hot, shared
+from autoclint.train.session import Session
+from tests.conftest import shared
+
+FAST = TrainCfg(first_slice_s=1.0, max_slice_s=2.0)
 
 
-def test_split_keeps_one_shot_classes_in_train():
-    labels = one_hot(np.array([0, 1, 2, 3] + [4] * 20 + [5] * 20), 6)
-    train, valid = split_indices(labels, TrainCfg())
-    assert set(np.argmax(labels[train], 1)) == set(range(6))  # every class is still trained on
-    assert set(np.argmax(labels[valid], 1)) == {4, 5} and len(np.intersect1d(train, valid)) == 0
-    train, valid = split_indices(one_hot(np.arange(10), 10), TrainCfg())
-    assert len(train) == len(valid) == 10  # nothing can be held out: choose on train
+def datasets(root: str):
+    data = os.path.join(root, [d for d in os.listdir(root) if d.endswith(".data")][0])
+    return AutoDLDataset(os.path.join(data, "train")), AutoDLDataset(os.path.join(data, "test"))
+
+
+def run(session: Session, train, test, calls: int, budget: float = 120.0):
+    prediction = None
+    for _ in range(calls):
+        session.train(train.get_dataset(), budget)
+        prediction = session.test(test.get_dataset(), budget)
+        if session.done_training:
+            break
+    return prediction
 
 
 def test_side_cap_grows_only_for_small_sets_of_large_images():
@@ -27,37 +38,63 @@ def test_side_cap_grows_only_for_small_sets_of_large_images():
     assert side_cap(InputShape(40, 60, 80, 1), 54, 8, 64, 128, 1e7) == 80  # clips count every frame
 
 
-def test_sets_beyond_the_cache_are_streamed_without_touching_validation():
-    root = shared("suite", "Fashion", "Fashion.data")
-    train = AutoDLDataset(os.path.join(root, "train"))
-    test = AutoDLDataset(os.path.join(root, "test"))
-    cfg = TrainCfg(cache_bytes=28 * 28 * 1000, first_slice_s=1.0, max_slice_s=1.0)  # room for 1000 of 6000
-    session = Session(10, cfg, train_size=6000)
-    for _ in range(2):  # read + pixels, then frozen features (streaming starts once the first read is complete)
-        session.train(train.get_dataset(), 60)
-        session.test(test.get_dataset(), 60)
-    assert len(session.x) == 1000 and session.stream is not None
-    first_x, valid_x = session.x.copy(), session.x[session.valid_idx].copy()
-    for _ in range(2):  # two fine-tune slices, each streaming a quarter in
-        session.train(train.get_dataset(), 60)
-        session.test(test.get_dataset(), 60)
-    assert session.stream_position > 1000
-    changed = (session.x != first_x).reshape(1000, -1).any(1)
-    assert changed.sum() >= len(session.train_idx) // 2 - 5
-    assert not changed[session.valid_idx].any()
-    np.testing.assert_array_equal(session.x[session.valid_idx], valid_x)
+def test_first_prediction_from_the_first_part_then_a_split_over_everything():
+    train, test = datasets(shared("suite", "Fashion"))
+    session = Session(10, TrainCfg(first_read_s=0.0), train_size=6000)  # stop reading after the first batch
+    prediction = run(session, train, test, 1)
+    assert len(session.cache) == 256 and prediction.shape == (2000, 10)
+    session.train(train.get_dataset(), 120)  # the rest is read, then frozen features
+    split = session.split
+    assert len(session.cache) == 6000 and session.cache.complete
+    assert len(np.union1d(split.train, split.valid)) == 6000 and len(np.intersect1d(split.train, split.valid)) == 0
+    assert split.valid.max() > 256 and len(split.valid) == 600  # validation now comes from the whole set
 
 
-def test_a_large_set_gives_its_first_prediction_from_what_was_read_in_time():
-    root = shared("suite", "Fashion", "Fashion.data")
-    train = AutoDLDataset(os.path.join(root, "train"))
-    test = AutoDLDataset(os.path.join(root, "test"))
-    session = Session(10, TrainCfg(first_read_s=0.0), train_size=6000)  # stop after the first batch
-    session.train(train.get_dataset(), 60)
-    prediction = session.test(test.get_dataset(), 60)
-    assert len(session.x) == 256 and prediction.shape == (2000, 10)
-    valid = session.valid_idx.copy()
-    session.train(train.get_dataset(), 60)  # the rest is read, then frozen features
-    assert len(session.x) == 6000 and session.reader is None
-    np.testing.assert_array_equal(session.valid_idx, valid)
-    assert len(np.union1d(session.train_idx, valid)) == 6000 and len(np.intersect1d(session.train_idx, valid)) == 0
+def shoes(root, mirrored_is_a_class: bool) -> str:
+    """Fashion sandals, sneakers and ankle boots, which all face one way. Either the classes are 'as
+    photographed' vs 'mirrored' (mirroring changes the class) or the three kinds of shoe, half of each
+    mirrored (it does not)."""
+    from autoclint.data.adapt import decode_to_cache
+    from autoclint.harness.scoring import read_solution
+    data = shared("suite", "Fashion")
+    x, y = decode_to_cache(AutoDLDataset(os.path.join(data, "Fashion.data", "train")).get_dataset(),
+                           InputShape(1, 28, 28, 1))
+    x_test, _ = decode_to_cache(AutoDLDataset(os.path.join(data, "Fashion.data", "test")).get_dataset(),
+                                InputShape(1, 28, 28, 1))
+    y_test = read_solution(os.path.join(data, "Fashion.solution"))
+    examples = []
+    for subset, xs, ys, count in (("train", x, y, 400), ("test", x_test, y_test, 200)):
+        kinds = ys[:, [5, 7, 9]]
+        idx = np.flatnonzero(kinds.sum(1) > 0)[:count]
+        for j, i in enumerate(idx):
+            mirrored = j % 2 == 1
+            image = xs[i][:, :, ::-1] if mirrored else xs[i]
+            label = int(mirrored) if mirrored_is_a_class else int(kinds[i].argmax())
+            examples.append(Example(image, [label], subset))
+    names = ["as_photographed", "mirrored"] if mirrored_is_a_class else ["sandal", "sneaker", "ankle_boot"]
+    name = "Chirality" if mirrored_is_a_class else "Shoes"
+    return write_dataset(Collected("array", examples, names), str(root), name)
+
+
+def test_the_mirror_check_is_about_labels(tmp_path):
+    """Off where mirroring changes the class, on where it does not (same images, other labels)."""
+    flips = {}
+    for chirality in (True, False):
+        train, test = datasets(shoes(tmp_path, chirality))
+        session = Session(2 if chirality else 3, FAST, train_size=400)
+        run(session, train, test, 2)
+        assert session.stage == "finetune", session.stage
+        flips[chirality] = session.flip
+    assert flips == {True: False, False: True}
+
+
+def test_saturated_validation_does_not_stop_training(caplog):
+    """Faces: 40 held-out images reach NAUC 1.0 from raw pixels; fine-tuning must still run and be
+    judged by the calibrated loss."""
+    train, test = datasets(shared("suite", "Faces"))
+    session = Session(40, FAST, train_size=280)
+    run(session, train, test, 5)
+    assert session.validation is not None and len(session.validation) == 40
+    assert session.tuner is not None and session.tuner.steps > 0
+    assert not session.done_training or "no validation gain" in caplog.text
+    assert session.anytime.current.score.nauc >= 0.99

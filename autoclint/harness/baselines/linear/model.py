@@ -6,6 +6,8 @@ improve call after call; it stops when the budget is nearly spent or after 10 ca
 import numpy as np
 import tensorflow as tf
 
+from autoclint.data.reader import numpy_batches  # works on eager and on TF1 graph-mode datasets
+
 SIDE = 8  # pixels per side after downsizing: cheap, and enough to beat chance on real images
 MAX_CALLS = 10
 
@@ -17,7 +19,7 @@ def _features(dataset):
         return tf.reshape(x, [-1]), y
 
     xs, ys = [], []
-    for x, y in dataset.map(shrink).batch(256).as_numpy_iterator():
+    for x, y in numpy_batches(dataset, lambda d: d.map(shrink).batch(256)):
         xs.append(x)
         ys.append(y)
     return np.concatenate(xs).astype(np.float64), np.concatenate(ys).astype(np.float64)

@@ -5,11 +5,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from autoclint.errors import AutoclintError
+from autoclint import metrics
 from autoclint.harness import scoring
 
 
 def sklearn_nauc(solution, prediction):
-    valid = scoring.valid_columns(solution)
+    valid = metrics.valid_columns(solution)
     return 2 * roc_auc_score(solution[:, valid], prediction[:, valid], average="macro") - 1
 
 
@@ -19,7 +20,7 @@ def test_nauc_matches_sklearn_on_random(seed):
     solution = np.eye(7)[rng.integers(0, 7, 300)]
     solution[:, 6] = 0  # a class with no positive: dropped
     prediction = rng.random((300, 7))
-    assert scoring.nauc(solution, prediction) == pytest.approx(sklearn_nauc(solution, prediction), abs=1e-12)
+    assert metrics.nauc(solution, prediction) == pytest.approx(sklearn_nauc(solution, prediction), abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -27,28 +28,28 @@ def test_nauc_matches_sklearn_with_ties_and_multilabel(seed):
     rng = np.random.default_rng(100 + seed)
     solution = (rng.random((200, 5)) < 0.3).astype(float)
     prediction = rng.integers(0, 4, (200, 5)) / 4.0  # heavy ties, as 6-digit rounding creates
-    assert scoring.nauc(solution, prediction) == pytest.approx(sklearn_nauc(solution, prediction), abs=1e-12)
+    assert metrics.nauc(solution, prediction) == pytest.approx(sklearn_nauc(solution, prediction), abs=1e-12)
 
 
 def test_worked_example_from_protocol():
     solution = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]], float)
     prediction = np.array([[.9, .1, .2], [.9, .8, .1], [.3, .3, .7], [.2, .5, 0]])
-    assert scoring.nauc(solution, prediction) == pytest.approx(0.625)
-    assert scoring.accuracy(solution, prediction) == pytest.approx(0.534875)
+    assert metrics.nauc(solution, prediction) == pytest.approx(0.625)
+    assert metrics.accuracy(solution, prediction) == pytest.approx(0.534875)
 
 
 def test_constant_prediction_scores_zero_and_bad_values_raise():
     solution = np.eye(3)[[0, 1, 2, 0]]
-    assert scoring.nauc(solution, np.zeros((4, 3))) == 0
+    assert metrics.nauc(solution, np.zeros((4, 3))) == 0
     with pytest.raises(ValueError, match="NaN or inf"):
-        scoring.nauc(solution, np.full((4, 3), np.nan))
+        metrics.nauc(solution, np.full((4, 3), np.nan))
     with pytest.raises(ValueError, match="no class column"):
-        scoring.nauc(np.ones((4, 1)), np.zeros((4, 1)))
+        metrics.nauc(np.ones((4, 1)), np.zeros((4, 1)))
 
 
 def test_multiclass_detection():
-    assert scoring.is_multiclass(np.eye(3)[[0, 1, 2]])
-    assert not scoring.is_multiclass(np.array([[1, 1, 0], [0, 1, 0]]))
+    assert metrics.is_multiclass(np.eye(3)[[0, 1, 2]])
+    assert not metrics.is_multiclass(np.array([[1, 1, 0], [0, 1, 0]]))
 
 
 @pytest.mark.parametrize("stamps,scores,expected", [
@@ -58,7 +59,7 @@ def test_multiclass_detection():
     ([1300], [1.0], -0.025085372286394625),
 ])
 def test_alc_test_vectors(stamps, scores, expected):
-    assert scoring.alc(stamps, scores, 1200.0) == pytest.approx(expected, abs=1e-12)
+    assert metrics.alc(stamps, scores, 1200.0) == pytest.approx(expected, abs=1e-12)
 
 
 def test_alc_equals_integral_form():
@@ -71,7 +72,7 @@ def test_alc_equals_integral_form():
     edges = stamps + [T]
     for i, s in enumerate(scores):  # exact integral of s/(t+t0) on each step
         integral += s * (math.log(edges[i + 1] + t0) - math.log(edges[i] + t0))
-    assert scoring.alc(stamps, scores, T) == pytest.approx(integral / math.log(1 + T / t0), abs=1e-12)
+    assert metrics.alc(stamps, scores, T) == pytest.approx(integral / math.log(1 + T / t0), abs=1e-12)
 
 
 def test_read_solution_trailing_spaces_and_one_row(tmp_path):

@@ -1,0 +1,149 @@
+"""The metrics, in one place for the scorer, the learner and the reports.
+
+The challenge's own (protocol sections 5.3-5.5): NAUC, soft accuracy, ALC. The learner's ranking signal
+next to NAUC, which saturates on small held-out splits: a temperature-calibrated log-loss, and a paired
+bootstrap of the NAUC difference between two predictors (the split's own noise).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import rankdata
+
+T0_S = 60.0  # the challenge's fixed time scale of the log axis
+
+
+def valid_columns(solution: np.ndarray) -> np.ndarray:
+    """Columns holding both classes; a column that is all 0 or all 1 has no AUC and is dropped."""
+    n = solution.shape[0]
+    sums = solution.sum(axis=0)
+    return ~(np.isclose(sums, 0) | np.isclose(sums, n))
+
+
+def nauc(solution: np.ndarray, prediction: np.ndarray) -> float:
+    """2*AUC-1 macro-averaged over valid columns; ties count 1/2 (average ranks)."""
+    solution = np.asarray(solution, dtype=np.float64)
+    prediction = np.asarray(prediction, dtype=np.float64)
+    if solution.shape != prediction.shape:
+        raise ValueError(f"prediction shape {prediction.shape} differs from solution shape {solution.shape}")
+    if not np.isfinite(prediction).all():
+        raise ValueError("prediction holds NaN or inf")
+    valid = valid_columns(solution)
+    if not valid.any():
+        raise ValueError("no class column of the solution holds both positives and negatives")
+    y = solution[:, valid] > 0.5
+    ranks = rankdata(prediction[:, valid], axis=0)
+    positives = y.sum(axis=0)
+    negatives = y.shape[0] - positives
+    auc = ((ranks * y).sum(axis=0) - positives * (positives + 1) / 2) / (positives * negatives)
+    return float(2 * auc.mean() - 1)
+
+
+def safe_nauc(solution: np.ndarray, prediction: np.ndarray) -> float:
+    """NAUC, or 0 (chance) where it is undefined: no class column with both labels, or non-finite scores."""
+    try:
+        return nauc(solution, prediction)
+    except ValueError:
+        return 0.0
+
+
+def is_multiclass(solution: np.ndarray) -> bool:
+    """Every row exactly one-hot (L1 norm 1 and max 1): only then is accuracy reported."""
+    solution = np.asarray(solution, dtype=np.float64)
+    return bool(np.all(np.isclose(np.abs(solution).sum(axis=1), 1)) and np.all(np.isclose(solution.max(axis=1), 1)))
+
+
+def accuracy(solution: np.ndarray, prediction: np.ndarray) -> float:
+    """Soft accuracy after L1-normalising each prediction row (the kit's, informational)."""
+    prediction = np.asarray(prediction, dtype=np.float64)
+    norm = np.abs(prediction).sum(axis=1, keepdims=True) + 1e-15
+    return float(np.mean(np.sum(np.asarray(solution) * prediction / norm, axis=1)))
+
+
+def transform_time(t_s: float, time_budget_s: float, t0_s: float = T0_S) -> float:
+    """x(t) = ln(1 + t/t0) / ln(1 + T/t0)."""
+    return math.log(1 + t_s / t0_s) / math.log(1 + time_budget_s / t0_s)
+
+
+def alc(timestamps_s: list[float], scores: list[float], time_budget_s: float, t0_s: float = T0_S) -> float:
+    """Area under the left-step learning curve, (0, 0) prepended, last score held to x = 1.
+
+    Like the official written score, points after T are kept (their segment is negative); the harness
+    kills ingestion at T so that none exist.
+    """
+    if len(timestamps_s) != len(scores):
+        raise ValueError("timestamps and scores differ in length")
+    if not scores:
+        return 0.0
+    xs = [0.0] + [transform_time(t, time_budget_s, t0_s) for t in timestamps_s] + [1.0]
+    ys = [0.0] + list(scores) + [scores[-1]]
+    return float(sum((xs[i + 1] - xs[i]) * ys[i] for i in range(len(xs) - 1)))
+
+
+# ----------------------------------------------------------------------------- the learner's ranking signals
+
+TEMPERATURES = np.geomspace(0.5, 20.0, 25)  # on logits in units of their own spread (see below)
+
+
+def calibrated_log_loss(solution: np.ndarray, prediction: np.ndarray, multilabel: bool) -> float:
+    """Mean log-loss of logit(prediction), put in units of its own spread, at the best of a bounded range
+    of temperatures.
+
+    Scores in [0, 1] from any predictor (squashed ridge outputs, softmax, sigmoid) become comparable: what
+    is measured is how far the true classes stand out from the spread of all scores, not how the scores
+    were scaled. The temperature range is bounded so that this stays finite and informative on a split
+    that every predictor separates perfectly (where NAUC is 1 and an unbounded temperature would drive any
+    loss to 0): it keeps rewarding the predictor whose margins are larger. Single-label: a softmax over
+    classes (rows without a label are skipped); multi-label: a sigmoid per class.
+    """
+    y = np.asarray(solution, dtype=np.float64)
+    p = np.clip(np.asarray(prediction, dtype=np.float64), 1e-7, 1 - 1e-7)
+    if not multilabel:
+        keep = y.sum(1) > 0
+        y, p = y[keep], p[keep]
+    if len(y) == 0 or not np.isfinite(p).all():
+        return math.inf
+    z = np.log(p) - np.log1p(-p)
+    z = (z - z.mean()) / max(float(z.std()), 1e-9)
+    best = math.inf
+    for t in TEMPERATURES:
+        s = z / t
+        if multilabel:
+            loss = np.mean(np.logaddexp(0, s) - y * s)
+        else:
+            s = s - s.max(1, keepdims=True)
+            log_q = s - np.log(np.exp(s).sum(1, keepdims=True))
+            loss = -np.mean((y / y.sum(1, keepdims=True) * log_q).sum(1))
+        best = min(best, float(loss))
+    return best
+
+
+def _nauc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """NAUC of each of B resamples: y, p (B, N, C); columns without both labels are left out per resample."""
+    positives = y.sum(1)
+    negatives = y.shape[1] - positives
+    ok = (positives > 0) & (negatives > 0)
+    ranks = rankdata(p, axis=1)
+    auc = ((ranks * y).sum(1) - positives * (positives + 1) / 2) / np.maximum(positives * negatives, 1)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(ok, auc, 0).sum(1) / ok.sum(1)
+    return 2 * mean - 1
+
+
+def paired_nauc_noise(solution: np.ndarray, first: np.ndarray, second: np.ndarray, draws: int = 40,
+                      seed: int = 0) -> float:
+    """Standard deviation of NAUC(first) - NAUC(second) over bootstrap resamples of the examples.
+
+    The same resamples for both predictors, so what is shared (which examples are hard) cancels: this is
+    how much the split alone moves their difference. 0 for a split too small to resample.
+    """
+    y = np.asarray(solution, dtype=np.float64) > 0.5
+    n = len(y)
+    if n < 3:
+        return 0.0
+    draws = int(np.clip(2_000_000 // y.size, 10, draws))  # large splits: fewer resamples, same memory and time
+    rows = np.random.default_rng(seed).integers(0, n, (draws, n))
+    diff = _nauc_rows(y[rows], np.asarray(first)[rows]) - _nauc_rows(y[rows], np.asarray(second)[rows])
+    diff = diff[np.isfinite(diff)]
+    return float(diff.std()) if len(diff) > 1 else 0.0

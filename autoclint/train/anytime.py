@@ -1,0 +1,125 @@
+"""Which prediction to hand back: the any-time selection.
+
+Predictors are offered as candidates with their held-out scores; one replaces the current prediction only
+when it beats it (validation.beats: NAUC beyond the split's noise, or a tie won by the calibrated loss),
+so the learning curve never steps down on what validation can see. Without a held-out split the order of
+the kinds decides (pretrained features over raw pixels, measured on every suite set). The best single
+predictor is kept apart from averaged ones: it is what a saved model reproduces.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autoclint.train.split import Score, Validation
+
+log = logging.getLogger("autoclint")
+
+KINDS = ("pixels", "features", "finetune")  # the predictors, from the weakest learner to the strongest
+
+
+@dataclass
+class Single:
+    """One predictor a saved model can reproduce (no averaging of predictions)."""
+    kind: str  # "pixels" (ridge on raw pixels), "features" (ridge on frozen features) or "finetune"
+    tta: bool = False  # averaged with the mirrored input's scores
+    ridge: object | None = None  # the RidgeHead ("pixels", "features")
+    state: dict | None = None  # CPU copy of the network weights ("features": the untouched pretrained net)
+
+
+@dataclass
+class Candidate:
+    kind: str
+    note: str  # shown in the log line of its prediction
+    predict: Callable[[], np.ndarray]  # the test prediction (n_test, classes); run only when it is chosen
+    passes: int  # inference passes over the test set it costs (2 with mirrored test-time augmentation)
+    valid: np.ndarray | None = None  # its scores on the held-out split (None: there is none)
+    score: Score | None = None
+    single: Single | None = None  # None for an average of several predictions
+    uses_live_net: bool = False  # predicts with the network being trained: stale once training goes on
+
+
+@dataclass
+class Snapshot:
+    """A fine-tune prediction that was made, kept for averaging with later ones."""
+    valid: np.ndarray
+    test: np.ndarray
+
+
+@dataclass
+class Anytime:
+    validation: Validation | None
+    delivered: Candidate | None = None  # behind the latest prediction made
+    pending: Candidate | None = None  # chosen, its prediction not made yet
+    prediction: np.ndarray | None = None
+    best_single: Candidate | None = None
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+    @property
+    def current(self) -> Candidate | None:
+        """What a new candidate must beat: the queued one, else the one behind the latest prediction."""
+        return self.pending or self.delivered
+
+    def _beats(self, new: Candidate, old: Candidate | None) -> bool:
+        if old is None:
+            return True
+        if self.validation is None:
+            return KINDS.index(new.kind) > KINDS.index(old.kind)
+        return self.validation.beats(new.valid, new.score, old.valid, old.score)
+
+    def keep_if_best(self, candidate: Candidate) -> None:
+        """Remember a single predictor that ranks above every earlier one (what a saved model holds)."""
+        if candidate.single is not None and self._beats(candidate, self.best_single):
+            self.best_single = candidate
+
+    def offer(self, candidate: Candidate) -> bool:
+        """Queue the candidate's prediction when it beats the current one."""
+        self.keep_if_best(candidate)
+        if not self._beats(candidate, self.current):
+            return False
+        self.pending = candidate
+        return True
+
+    def restart(self, validation: Validation | None) -> None:
+        """A new held-out split (more of the train set was read): earlier scores no longer compare."""
+        self.validation = validation
+        self.delivered = self.pending = self.best_single = None
+        self.snapshots.clear()
+
+    def drop_stale(self) -> None:
+        """A queued prediction from the network as it was is no longer what the network computes."""
+        if self.pending is not None and self.pending.uses_live_net:
+            log.info("the queued %s prediction was not made and is dropped", self.pending.note)
+            self.pending = None
+
+    def make_pending(self) -> np.ndarray:
+        candidate, self.pending = self.pending, None
+        self.prediction = candidate.predict()
+        self.delivered = candidate
+        if candidate.kind == "finetune" and candidate.single is not None and candidate.valid is not None:
+            self.snapshots.append(Snapshot(candidate.valid, self.prediction))
+        return self.prediction
+
+    def averaged(self, newest: Candidate, max_earlier: int) -> Candidate:
+        """The newest fine-tune candidate, or its average with the last k made predictions when validation
+        says the average ranks better (DeepBlueAI)."""
+        if self.validation is None or not self.snapshots:
+            return newest
+        chosen = newest
+        for k in range(1, min(max_earlier, len(self.snapshots)) + 1):
+            earlier = self.snapshots[-k:]
+            valid = np.mean([newest.valid] + [s.valid for s in earlier], axis=0)
+            score = self.validation.score(valid)
+            if not self.validation.beats(valid, score, chosen.valid, chosen.score):
+                continue
+
+            def predict(earlier=earlier, newest=newest) -> np.ndarray:
+                own = newest.predict()
+                self.snapshots.append(Snapshot(newest.valid, own))
+                return np.mean([own] + [s.test for s in earlier], axis=0)
+            chosen = Candidate("finetune", f"{newest.note} +{k} earlier", predict, newest.passes, valid, score,
+                               None, True)
+        return chosen

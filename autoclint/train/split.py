@@ -1,0 +1,91 @@
+"""Who validates, and how two predictors are ranked on the held-out split.
+
+A few dozen held-out examples reach NAUC 1.0 with raw pixels (Faces, Kth), and then NAUC can no longer
+tell a better predictor from a worse one. So every comparison here looks at two things: NAUC, with a
+tie band as wide as the split's own noise (a paired bootstrap of the difference), and inside that band
+the temperature-calibrated log-loss, which keeps improving while the predictions get more confident.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from autoclint.metrics import calibrated_log_loss, paired_nauc_noise, safe_nauc
+from autoclint.train.config import TrainCfg
+
+
+@dataclass(frozen=True)
+class Split:
+    train: np.ndarray  # indices into the train cache, shuffled
+    valid: np.ndarray  # sorted; empty when nothing can be held out (then nothing can be ranked)
+
+
+def make_split(labels: np.ndarray, cfg: TrainCfg) -> Split:
+    """A single held-out fold, stratified by the first positive class (seeded).
+
+    Every class with at least 2 examples gives max(1, its share) to validation and keeps at least one for
+    training; one-example classes and unlabelled rows are only trained on. A split that would validate on
+    fewer than 2 examples or a single class holds nothing out.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    n = len(labels)
+    fraction = min(cfg.valid_fraction, cfg.max_valid / max(n, 1))
+    keys = np.where(labels.sum(1) > 0, labels.argmax(1), -1)
+    valid = []
+    for k in np.unique(keys):
+        members = rng.permutation(np.flatnonzero(keys == k))
+        if k < 0 or len(members) < 2:
+            continue
+        valid.append(members[:min(len(members) - 1, max(1, int(round(fraction * len(members)))))])
+    valid = np.sort(np.concatenate(valid)) if valid else np.zeros(0, int)
+    if len(valid) < 2 or len(np.unique(keys[valid])) < 2:
+        return Split(rng.permutation(n), np.zeros(0, int))
+    return Split(rng.permutation(np.setdiff1d(np.arange(n), valid)), valid)
+
+
+@dataclass(frozen=True)
+class Score:
+    nauc: float
+    loss: float  # calibrated log-loss (lower is better)
+
+    def __str__(self) -> str:
+        return f"valid_nauc={self.nauc:.4f} valid_loss={self.loss:.4f}"
+
+
+class Validation:
+    """Scores on the held-out labels, and the rules that compare them."""
+
+    def __init__(self, labels: np.ndarray, multilabel: bool, cfg: TrainCfg):
+        self.labels, self.multilabel, self.cfg = labels, multilabel, cfg
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def score(self, scores: np.ndarray) -> Score:
+        return Score(safe_nauc(self.labels, scores), calibrated_log_loss(self.labels, scores, self.multilabel))
+
+    def noise(self, first: np.ndarray, second: np.ndarray) -> float:
+        """How much this split alone moves the NAUC difference of two predictors (bootstrap sd)."""
+        return paired_nauc_noise(self.labels, first, second, self.cfg.bootstrap_draws, self.cfg.seed)
+
+    def beats(self, new: np.ndarray, new_score: Score, old: np.ndarray, old_score: Score) -> bool:
+        """A NAUC gain beyond the noise band, or a tie within it won by a clearly lower calibrated loss."""
+        band = max(self.cfg.min_gain, self.noise(new, old))
+        if new_score.nauc > old_score.nauc + band:
+            return True
+        if new_score.nauc < old_score.nauc - band:
+            return False
+        return new_score.loss < old_score.loss * (1 - self.cfg.loss_gain)
+
+    def clearly_worse(self, new: np.ndarray, new_score: Score, old: np.ndarray, old_score: Score,
+                      floor: float, loss_tolerance: float | None = None) -> bool:
+        """A NAUC drop beyond `noise_sds` noise bands (and at least `floor`); with `loss_tolerance`, also a
+        NAUC tie whose calibrated loss is that much (relative) worse. Non-finite scores are always worse."""
+        if not (np.isfinite(new_score.loss) and np.isfinite(new_score.nauc)):
+            return True
+        band = max(floor, self.cfg.noise_sds * self.noise(new, old))
+        if new_score.nauc < old_score.nauc - band:
+            return True
+        return (loss_tolerance is not None and new_score.nauc <= old_score.nauc + band
+                and new_score.loss > old_score.loss * (1 + loss_tolerance))

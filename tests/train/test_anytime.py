@@ -1,0 +1,56 @@
+"""The any-time selection: a prediction is replaced only by one that validation ranks higher; without a
+held-out split the kinds' order decides; averaging is chosen only when it ranks higher."""
+import numpy as np
+
+from autoclint.train.anytime import Anytime, Candidate, Single
+from autoclint.train.config import TrainCfg
+from autoclint.train.split import Validation
+from tests.conftest import one_hot
+
+
+def candidate(kind, valid, validation, test_value=0.0, single=True):
+    test = np.full((3, valid.shape[1]), test_value)
+    return Candidate(kind, kind, lambda: test, 1, valid, validation.score(valid) if validation else None,
+                     Single(kind) if single else None)
+
+
+def test_the_curve_never_steps_down_on_what_validation_sees():
+    y = one_hot(np.arange(40) % 4, 4)
+    validation = Validation(y, False, TrainCfg())
+    rng = np.random.default_rng(0)
+    good, bad = y + 0.8 * rng.random(y.shape), rng.random(y.shape)
+    anytime = Anytime(validation)
+    assert anytime.offer(candidate("pixels", bad, validation, 1.0))
+    assert anytime.make_pending()[0, 0] == 1.0
+    assert anytime.offer(candidate("features", good, validation, 2.0))
+    assert not anytime.offer(candidate("finetune", bad, validation, 3.0))  # worse: the prediction stays
+    assert anytime.pending is not None and anytime.pending.kind == "features"
+    assert anytime.make_pending()[0, 0] == 2.0 and anytime.best_single.kind == "features"
+
+
+def test_without_validation_the_stronger_kind_wins():
+    anytime = Anytime(None)
+    cand = Candidate("pixels", "pixels", lambda: np.zeros((2, 2)), 1, single=Single("pixels"))
+    assert anytime.offer(cand)
+    assert anytime.offer(Candidate("features", "features", lambda: np.ones((2, 2)), 1, single=Single("features")))
+    assert not anytime.offer(cand)
+    assert anytime.best_single.kind == "features"
+
+
+def test_averaging_is_used_only_when_it_ranks_higher():
+    y = one_hot(np.arange(60) % 3, 3)
+    validation = Validation(y, False, TrainCfg())
+    rng = np.random.default_rng(2)
+    anytime = Anytime(validation)
+    # two noisy fine-tune predictions whose errors differ: their average ranks better than either
+    first = candidate("finetune", y + 1.2 * rng.random(y.shape), validation, 1.0)
+    assert anytime.offer(anytime.averaged(first, 4))
+    anytime.make_pending()
+    second = candidate("finetune", y + 1.2 * rng.random(y.shape), validation, 3.0)
+    chosen = anytime.averaged(second, 4)
+    assert chosen.note == "finetune +1 earlier" and chosen.single is None
+    assert anytime.offer(chosen)
+    assert anytime.make_pending()[0, 0] == 2.0  # the mean of 3.0 and the earlier 1.0
+    assert len(anytime.snapshots) == 2  # the newest's own prediction is kept for later averages
+    lone = Anytime(validation)
+    assert lone.averaged(second, 4) is second  # nothing made yet to average with
