@@ -6,6 +6,7 @@ eigendecomposition), so the held-out split stays untouched for comparing the hea
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 from autoclint.metrics import calibrated_log_loss, safe_nauc
 
@@ -37,31 +38,28 @@ def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(0), np.full(x.shape[1], x.std() + 1e-6, dtype=np.float64)
 
 
-def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: tuple[float, ...], multilabel: bool,
-              alpha: float | None = None) -> tuple[RidgeHead, np.ndarray | None]:
-    """A ridge head on all of (x, y), and its leave-one-out scores (None when `alpha` is given).
+def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: tuple[float, ...],
+              multilabel: bool) -> tuple[RidgeHead, np.ndarray]:
+    """A ridge head on all of (x, y), with the penalty whose leave-one-out predictions rank best (NAUC,
+    then calibrated log-loss); returns it and those leave-one-out scores.
 
     alphas are relative to the mean eigenvalue of the Gram matrix, so they mean the same for raw pixels
-    and for 1280-d features; the one whose leave-one-out predictions rank best (NAUC, then calibrated
-    log-loss) is kept. Constant inputs (all-zero spectrum) still get a positive penalty.
+    and for 1280-d features. One eigendecomposition serves every penalty. Constant inputs (all-zero
+    spectrum) still get a positive penalty.
     """
     mean, std = _standardisation(x)
     xs = ((x - mean) / std).astype(np.float64)
     target = y - y.mean(0)
     n, d = xs.shape
     primal = d <= n
-    # One eigendecomposition serves every penalty: of X^T X (primal) or of X X^T (dual, few examples).
     e, basis = np.linalg.eigh(xs.T @ xs if primal else xs @ xs.T)
     e = np.maximum(e, 0)
-    p = xs @ basis if primal else basis  # example-space basis: the hat matrix is p diag(.) p^T
+    p = xs @ basis if primal else basis  # example-space basis: the hat matrix is p diag(gain) p^T
     proj = p.T @ target
     scale = max(float(e.mean()), 1e-6)
     best = None
-    for a in ((alpha,) if alpha is not None else alphas):
+    for a in alphas:
         shrink = 1.0 / (e + a * scale)
-        if alpha is not None:
-            best = (None, a, shrink, None)
-            break
         gain = shrink if primal else e * shrink
         fitted = p @ (gain[:, None] * proj)
         # Leave-one-out residuals of a linear smoother, intercept included (its leverage is 1/n).
@@ -78,8 +76,20 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: tuple[float, ...], multilabe
 
 
 def refit(head: RidgeHead, x: np.ndarray, y: np.ndarray) -> RidgeHead:
-    """The same penalty on other examples (the held-out split added, for the predictor that is used)."""
-    return fit_ridge(x, y, (), False, alpha=head.alpha)[0]
+    """The same relative penalty on other examples (the held-out split added, for the predictor that is
+    used): one positive-definite solve, no eigendecomposition (about a third of fit_ridge's time)."""
+    mean, std = _standardisation(x)
+    xs = ((x - mean) / std).astype(np.float64)
+    target = y - y.mean(0)
+    n, d = xs.shape
+    gram = xs.T @ xs if d <= n else xs @ xs.T
+    penalty = head.alpha * max(float(np.trace(gram)) / len(gram), 1e-6)  # alpha x the mean eigenvalue
+    gram[np.diag_indices_from(gram)] += penalty
+    if d <= n:
+        w = scipy.linalg.solve(gram, xs.T @ target, assume_a="pos")
+    else:
+        w = xs.T @ scipy.linalg.solve(gram, target, assume_a="pos")
+    return RidgeHead(mean, std, w, head.alpha)
 
 
 def pixel_features(x_u8: np.ndarray, side: int, chunk: int = 1024) -> np.ndarray:

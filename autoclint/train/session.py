@@ -66,6 +66,7 @@ class Session:
         self.runner: NetRunner | None = None
         self.tuner: FineTuner | None = None
         self.reference: Reference | None = None
+        self.best_tuned: tuple[np.ndarray, Score] | None = None  # the fine-tune's own best held-out scores
         self.flip = False  # mirrored images keep their class (checked on frozen features): augment with it
         self.multilabel = False
         self.slice_s = cfg.first_slice_s
@@ -352,7 +353,13 @@ class Session:
         self.anytime.keep_if_best(single)
         if self.validation.beats(valid, score, ref.valid, ref.score):
             self.reference = Reference(valid, score, state)
-        if self.anytime.offer(self.anytime.averaged(single, cfg.max_averaged)):
+        # Training goes on while the fine-tune still improves on itself, even before it overtakes the
+        # prediction made from frozen features (Faces: its calibrated loss was still falling when a rule
+        # that only counted new predictions stopped it at 124 s of 300).
+        improved = self.best_tuned is None or self.validation.beats(valid, score, *self.best_tuned)
+        if improved:
+            self.best_tuned = (valid, score)
+        if self.anytime.offer(self.anytime.averaged(single, cfg.max_averaged)) or improved:
             self.no_gain = 0
         else:
             log.info("t=%.1fs epoch=%.1f loss=%.3f %s: no gain over %s", clock.elapsed(), tuner.epoch, loss, score,

@@ -3,7 +3,8 @@
 A few dozen held-out examples reach NAUC 1.0 with raw pixels (Faces, Kth), and then NAUC can no longer
 tell a better predictor from a worse one. So every comparison here looks at two things: NAUC, with a
 tie band as wide as the split's own noise (a paired bootstrap of the difference), and inside that band
-the temperature-calibrated log-loss, which keeps improving while the predictions get more confident.
+the calibrated log-loss (metrics.calibrated_log_loss), which keeps ranking predictors whose margins
+differ; where the loss is about the same, NAUC decides again.
 """
 from __future__ import annotations
 
@@ -70,13 +71,19 @@ class Validation:
         return paired_nauc_noise(self.labels, first, second, self.cfg.bootstrap_draws, self.cfg.seed)
 
     def beats(self, new: np.ndarray, new_score: Score, old: np.ndarray, old_score: Score) -> bool:
-        """A NAUC gain beyond the noise band, or a tie within it won by a clearly lower calibrated loss."""
+        """A NAUC gain beyond the noise band; inside the band, a clearly lower calibrated loss, or, with the
+        loss about the same, a NAUC gain of at least min_gain (multi-label losses barely move: Pokemon's
+        stayed within 0.0003 while held-out NAUC rose 0.581 -> 0.591)."""
         band = max(self.cfg.min_gain, self.noise(new, old))
         if new_score.nauc > old_score.nauc + band:
             return True
         if new_score.nauc < old_score.nauc - band:
             return False
-        return new_score.loss < old_score.loss * (1 - self.cfg.loss_gain)
+        if new_score.loss < old_score.loss * (1 - self.cfg.loss_gain):
+            return True
+        if new_score.loss > old_score.loss * (1 + self.cfg.loss_gain):
+            return False
+        return new_score.nauc > old_score.nauc + self.cfg.min_gain
 
     def clearly_worse(self, new: np.ndarray, new_score: Score, old: np.ndarray, old_score: Score,
                       floor: float, loss_tolerance: float | None = None) -> bool:

@@ -42,6 +42,10 @@ def test_refit_keeps_the_penalty_and_constant_inputs_do_not_break_it():
     head, _ = fit_ridge(feats[:30], y[:30], (1.0, 100.0), False)
     again = refit(head, feats, y)
     assert again.alpha == head.alpha and again.w.shape == head.w.shape
+    same, _ = fit_ridge(feats, y, (head.alpha,), False)  # the eigendecomposition route, one penalty
+    np.testing.assert_allclose(again.w, same.w, rtol=1e-6, atol=1e-9)
+    wide = pixel_features(x_u8[:, None], 16)  # 256 features > 40 examples: the dual form
+    np.testing.assert_allclose(refit(head, wide, y).w, fit_ridge(wide, y, (head.alpha,), False)[0].w, atol=1e-9)
     assert (again.predict(feats).argmax(1) == subjects).mean() > 0.9
     constant, loo = fit_ridge(np.ones((20, 5)), y[:20], (1.0,), False)
     assert np.isfinite(constant.predict(np.ones((3, 5)))).all() and np.isfinite(loo).all()

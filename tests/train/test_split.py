@@ -68,3 +68,18 @@ def test_a_drop_within_the_noise_of_8_examples_is_not_a_collapse_but_chance_is()
     assert validation.clearly_worse(chance, validation.score(chance), best, s_best, floor=0.02)
     nan = np.full(y.shape, np.nan)
     assert validation.clearly_worse(nan, validation.score(nan), best, s_best, floor=0.02)
+
+
+def test_with_the_loss_about_the_same_a_small_nauc_gain_still_counts():
+    """Multi-label losses barely move (Pokemon: held-out NAUC 0.581 -> 0.591 with the loss within 0.0003):
+    inside the noise band, a flat loss must not block a NAUC gain, nor let a NAUC loss through."""
+    rng = np.random.default_rng(0)  # a draw where the two predictors differ as the preconditions below say
+    y = (rng.random((200, 18)) < 0.12).astype(float)
+    validation = Validation(y, True, TrainCfg())
+    old = 0.15 * y + rng.random(y.shape)  # two predictors of the same quality with independent errors
+    new = 0.15 * y + rng.random(y.shape)
+    s_old, s_new = validation.score(old), validation.score(new)
+    gain = s_new.nauc - s_old.nauc
+    assert TrainCfg().min_gain < gain < validation.noise(new, old)  # a small gain, inside the noise band
+    assert abs(s_new.loss - s_old.loss) < TrainCfg().loss_gain * s_old.loss  # the loss about the same
+    assert validation.beats(new, s_new, old, s_old) and not validation.beats(old, s_old, new, s_new)
