@@ -359,8 +359,12 @@ class Session:
         improved = self.best_tuned is None or self.validation.beats(valid, score, *self.best_tuned)
         if improved:
             self.best_tuned = (valid, score)
-        if self.anytime.offer(self.anytime.averaged(single, cfg.max_averaged)) or improved:
+        if self.anytime.offer(self.anytime.averaged(single, cfg.max_averaged)):
             self.no_gain = 0
+        elif improved:
+            self.no_gain = 0
+            log.info("t=%.1fs epoch=%.1f loss=%.3f %s: better than the fine-tune so far, not yet than %s",
+                     clock.elapsed(), tuner.epoch, loss, score, self.anytime.current.score)
         else:
             log.info("t=%.1fs epoch=%.1f loss=%.3f %s: no gain over %s", clock.elapsed(), tuner.epoch, loss, score,
                      self.anytime.current.score)
