@@ -96,6 +96,11 @@ def calibrated_log_loss(solution: np.ndarray, prediction: np.ndarray, multilabel
     that every predictor separates perfectly (where NAUC is 1 and an unbounded temperature would drive any
     loss to 0): it keeps rewarding the predictor whose margins are larger. Single-label: a softmax over
     classes (rows without a label are skipped); multi-label: a sigmoid per class.
+
+    Class-balanced, like NAUC: each class weighs the same whatever its count (single-label rows weighted
+    1 / their class's count; multi-label positives and negatives of each class weighted equally), so
+    leaning towards the majority class is not read as a gain (on a 4:1 binary set the unbalanced loss
+    accepted predictors whose held-out NAUC had dropped).
     """
     y = np.asarray(solution, dtype=np.float64)
     p = np.clip(np.asarray(prediction, dtype=np.float64), 1e-7, 1 - 1e-7)
@@ -106,15 +111,25 @@ def calibrated_log_loss(solution: np.ndarray, prediction: np.ndarray, multilabel
         return math.inf
     z = np.log(p) - np.log1p(-p)
     z = (z - z.mean()) / max(float(z.std()), 1e-9)
+    if multilabel:
+        positive = y > 0.5
+        counts = positive.sum(0, keepdims=True)
+        weights = np.where(positive, 1 / np.maximum(counts, 1), 1 / np.maximum(len(y) - counts, 1))
+        weights = weights / weights.sum()
+    else:
+        target = y / y.sum(1, keepdims=True)
+        row_class = y.argmax(1)
+        row_weights = 1 / np.bincount(row_class, minlength=y.shape[1])[row_class]
+        row_weights = row_weights / row_weights.sum()
     best = math.inf
     for t in TEMPERATURES:
         s = z / t
         if multilabel:
-            loss = np.mean(np.logaddexp(0, s) - y * s)
+            loss = np.sum(weights * (np.logaddexp(0, s) - y * s))
         else:
             s = s - s.max(1, keepdims=True)
             log_q = s - np.log(np.exp(s).sum(1, keepdims=True))
-            loss = -np.mean((y / y.sum(1, keepdims=True) * log_q).sum(1))
+            loss = -np.sum(row_weights * (target * log_q).sum(1))
         best = min(best, float(loss))
     return best
 

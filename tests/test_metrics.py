@@ -92,3 +92,61 @@ def test_read_prediction_checks(tmp_path):
     p.write_text("nan 0.9\n0.3 inf\n")
     with pytest.raises(AutoclintError, match="t.predict_0: holds NaN or inf"):
         scoring.read_prediction(str(p), (2, 2))
+
+
+# ----------------------------------------------------------------------------- the learner's ranking signals
+
+def one_hot(classes, k):
+    return np.eye(k)[np.asarray(classes)]
+
+
+def test_calibrated_loss_ranks_perfect_predictors_by_margin_and_stays_finite():
+    y = one_hot([0, 1, 2, 0, 1, 2, 0, 1], 3)
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(0, 0.1, y.shape)
+    wide = np.clip(0.05 + 0.9 * y + noise * 0.05, 0, 1)  # true class far above the rest
+    narrow = np.clip(0.45 + 0.1 * y + noise * 0.05, 0, 1)  # still perfectly ranked, barely apart
+    assert metrics.nauc(y, wide) == metrics.nauc(y, narrow) == 1.0
+    wide_loss = metrics.calibrated_log_loss(y, wide, multilabel=False)
+    narrow_loss = metrics.calibrated_log_loss(y, narrow, multilabel=False)
+    assert math.isfinite(wide_loss) and math.isfinite(narrow_loss)
+    assert wide_loss < narrow_loss
+
+
+def test_calibrated_loss_is_class_balanced_single_label():
+    # 4:1 binary: a predictor that leans to the majority for every row (the minority is always wrong)
+    # must not look better than one that gets both classes half right.
+    y = one_hot([0] * 40 + [1] * 10, 2)
+    leaning = np.tile([0.9, 0.1], (50, 1))
+    leaning[:40] = [0.8, 0.2]  # tiny edge for the majority rows only
+    fair = np.where(y > 0.5, 0.6, 0.4)
+    fair[::2] = 1 - fair[::2]  # half the rows of each class wrong
+    fair[1::2] = np.where(y[1::2] > 0.5, 0.7, 0.3)
+    assert metrics.calibrated_log_loss(y, fair, False) < metrics.calibrated_log_loss(y, leaning, False)
+
+
+def test_calibrated_loss_is_class_balanced_multilabel():
+    # 10% positives: a predictor sure of the many negatives but with half the positives below them
+    # (NAUC ~0) must not beat one that ranks every positive first with small margins (NAUC 1); an
+    # unbalanced mean over entries preferred the first.
+    rng = np.random.default_rng(1)
+    y = (rng.uniform(size=(200, 3)) < 0.1).astype(float)
+    y[0] = 1
+    positive = y > 0.5
+    sure_of_negatives = np.where(positive, np.where(rng.uniform(size=y.shape) < 0.5, 3.0, -1.5), -1.0)
+    sure_of_negatives += rng.normal(0, 0.05, y.shape)
+    ranks_positives_first = np.where(positive, 1.0, rng.uniform(-1.0, 0.5, y.shape))
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    assert metrics.nauc(y, sigmoid(ranks_positives_first)) == 1.0 > 0.1 > metrics.nauc(y, sigmoid(sure_of_negatives))
+    assert (metrics.calibrated_log_loss(y, sigmoid(ranks_positives_first), True)
+            < metrics.calibrated_log_loss(y, sigmoid(sure_of_negatives), True))
+
+
+def test_paired_noise_small_for_near_identical_predictors_and_zero_for_tiny_splits():
+    rng = np.random.default_rng(2)
+    y = one_hot(rng.integers(0, 4, 200), 4)
+    p = np.clip(y * 0.3 + rng.uniform(0, 1, y.shape), 0, 1)
+    other = np.clip(y * 0.3 + rng.uniform(0, 1, y.shape), 0, 1)
+    same_ish = np.clip(p + rng.normal(0, 1e-4, p.shape), 0, 1)
+    assert metrics.paired_nauc_noise(y, p, same_ish) < 0.01 < metrics.paired_nauc_noise(y, p, other)
+    assert metrics.paired_nauc_noise(y[:2], p[:2], other[:2]) == 0.0

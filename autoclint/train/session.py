@@ -169,8 +169,9 @@ class Session:
                             len(self.cache))
                 self.cache.complete = True
             log.info("t=%.1fs read %d train examples in all", self.clock.elapsed(), len(self.cache))
-            self._new_split()
-            self._fit_pixels()
+            if len(self.cache) > before:  # nothing new: the split and pixel head of the first read stand
+                self._new_split()
+                self._fit_pixels()
         if self.cache.capped:
             log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes): the rest is streamed, "
                         "a quarter of the cached train examples swapped for new ones before each fine-tune slice",

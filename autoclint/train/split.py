@@ -71,10 +71,10 @@ class Validation:
         return paired_nauc_noise(self.labels, first, second, self.cfg.bootstrap_draws, self.cfg.seed)
 
     def beats(self, new: np.ndarray, new_score: Score, old: np.ndarray, old_score: Score) -> bool:
-        """A NAUC gain beyond the noise band; inside the band, a clearly lower calibrated loss, or, with the
+        """A NAUC gain beyond `gain_sds` noise bands; inside the band, a clearly lower calibrated loss, or, with the
         loss about the same, a NAUC gain of at least min_gain (multi-label losses barely move: Pokemon's
         stayed within 0.0003 while held-out NAUC rose 0.581 -> 0.591)."""
-        band = max(self.cfg.min_gain, self.noise(new, old))
+        band = max(self.cfg.min_gain, self.cfg.gain_sds * self.noise(new, old))
         if new_score.nauc > old_score.nauc + band:
             return True
         if new_score.nauc < old_score.nauc - band:
