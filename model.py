@@ -24,8 +24,10 @@ if not log.handlers:
 
 class Model:
     def __init__(self, metadata, cfg: TrainCfg | None = None):
-        # The harness builds Model(metadata) only: the benchmark picks the backbone through the environment.
-        cfg = cfg or TrainCfg(backbone=os.environ.get("AUTOCLINT_BACKBONE", ""))
+        # The harness builds Model(metadata) only: the benchmark picks the backbone and the augmentation
+        # policy through the environment.
+        cfg = cfg or TrainCfg(backbone=os.environ.get("AUTOCLINT_BACKBONE", ""),
+                              augment=os.environ.get("AUTOCLINT_AUGMENT") or "none")
         self.num_classes = metadata.get_output_size()
         self.session = Session(self.num_classes, cfg, train_size=metadata.size())
         self.done_training = False

@@ -86,6 +86,42 @@ def alc(timestamps_s: list[float], scores: list[float], time_budget_s: float, t0
 TEMPERATURES = np.geomspace(0.5, 20.0, 25)  # on logits in units of their own spread (see below)
 
 
+def calibrated_row_losses(solution: np.ndarray, prediction: np.ndarray, multilabel: bool) -> np.ndarray | None:
+    """Each row's weighted share of calibrated_log_loss (they sum to it), at the best temperature; None
+    where the loss is undefined (no labelled row, non-finite scores)."""
+    y = np.asarray(solution, dtype=np.float64)
+    p = np.clip(np.asarray(prediction, dtype=np.float64), 1e-7, 1 - 1e-7)
+    if not multilabel:
+        keep = y.sum(1) > 0
+        y, p = y[keep], p[keep]
+    if len(y) == 0 or not np.isfinite(p).all():
+        return None
+    z = np.log(p) - np.log1p(-p)
+    z = (z - z.mean()) / max(float(z.std()), 1e-9)
+    if multilabel:
+        positive = y > 0.5
+        counts = positive.sum(0, keepdims=True)
+        weights = np.where(positive, 1 / np.maximum(counts, 1), 1 / np.maximum(len(y) - counts, 1))
+        weights = weights / weights.sum()
+    else:
+        target = y / y.sum(1, keepdims=True)
+        row_class = y.argmax(1)
+        row_weights = 1 / np.bincount(row_class, minlength=y.shape[1])[row_class]
+        row_weights = row_weights / row_weights.sum()
+    best, best_rows = math.inf, None
+    for t in TEMPERATURES:
+        s = z / t
+        if multilabel:
+            rows = (weights * (np.logaddexp(0, s) - y * s)).sum(1)
+        else:
+            s = s - s.max(1, keepdims=True)
+            log_q = s - np.log(np.exp(s).sum(1, keepdims=True))
+            rows = -row_weights * (target * log_q).sum(1)
+        if rows.sum() < best:
+            best, best_rows = float(rows.sum()), rows
+    return best_rows
+
+
 def calibrated_log_loss(solution: np.ndarray, prediction: np.ndarray, multilabel: bool) -> float:
     """Mean log-loss of logit(prediction), put in units of its own spread, at the best of a bounded range
     of temperatures.
@@ -102,36 +138,33 @@ def calibrated_log_loss(solution: np.ndarray, prediction: np.ndarray, multilabel
     leaning towards the majority class is not read as a gain (on a 4:1 binary set the unbalanced loss
     accepted predictors whose held-out NAUC had dropped).
     """
+    rows = calibrated_row_losses(solution, prediction, multilabel)
+    return math.inf if rows is None else float(rows.sum())
+
+
+def paired_loss_noise(solution: np.ndarray, first: np.ndarray, second: np.ndarray, multilabel: bool) -> float:
+    """Standard error of calibrated_log_loss(first) - calibrated_log_loss(second) from the rows' paired
+    differences: on a split of ten examples a 3 % lower loss is noise, on six hundred it is not."""
+    a = calibrated_row_losses(solution, first, multilabel)
+    b = calibrated_row_losses(solution, second, multilabel)
+    if a is None or b is None or len(a) < 3:
+        return math.inf
+    d = a - b
+    return float(np.sqrt(len(d)) * d.std(ddof=1))
+
+
+def log_loss(solution: np.ndarray, prediction: np.ndarray, multilabel: bool) -> float:
+    """Plain mean log-loss of probabilities (cross-entropy over classes, or per-class binary): what
+    training minimises, so that train and held-out fit can be compared."""
     y = np.asarray(solution, dtype=np.float64)
     p = np.clip(np.asarray(prediction, dtype=np.float64), 1e-7, 1 - 1e-7)
-    if not multilabel:
-        keep = y.sum(1) > 0
-        y, p = y[keep], p[keep]
-    if len(y) == 0 or not np.isfinite(p).all():
-        return math.inf
-    z = np.log(p) - np.log1p(-p)
-    z = (z - z.mean()) / max(float(z.std()), 1e-9)
     if multilabel:
-        positive = y > 0.5
-        counts = positive.sum(0, keepdims=True)
-        weights = np.where(positive, 1 / np.maximum(counts, 1), 1 / np.maximum(len(y) - counts, 1))
-        weights = weights / weights.sum()
-    else:
-        target = y / y.sum(1, keepdims=True)
-        row_class = y.argmax(1)
-        row_weights = 1 / np.bincount(row_class, minlength=y.shape[1])[row_class]
-        row_weights = row_weights / row_weights.sum()
-    best = math.inf
-    for t in TEMPERATURES:
-        s = z / t
-        if multilabel:
-            loss = np.sum(weights * (np.logaddexp(0, s) - y * s))
-        else:
-            s = s - s.max(1, keepdims=True)
-            log_q = s - np.log(np.exp(s).sum(1, keepdims=True))
-            loss = -np.sum(row_weights * (target * log_q).sum(1))
-        best = min(best, float(loss))
-    return best
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    keep = y.sum(1) > 0
+    if not keep.any():
+        return math.inf
+    y, p = y[keep], p[keep]
+    return float(-np.mean((y / y.sum(1, keepdims=True) * np.log(p / p.sum(1, keepdims=True))).sum(1)))
 
 
 def _nauc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:

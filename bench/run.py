@@ -31,7 +31,7 @@ from autoclint.nets import list_models  # noqa: E402
 DEFAULT_SUITE = os.path.join(REPO, "..", "shared", "data", "suite")
 SUITE_ORDER = ["Fashion", "Cifar", "Signs", "Faces", "Pokemon", "Kth"]
 COLUMNS = ["dataset", "backbone", "mode", "budget_s", "alc", "original_alc", "final_nauc", "features_nauc",
-           "first_prediction_s", "predictions", "margin_s", "peak_rss_mib", "wall_s", "commit"]
+           "first_prediction_s", "predictions", "margin_s", "peak_rss_mib", "policy", "wall_s", "commit"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--code_dir", default=REPO, help="folder holding the model.py to run (default: autoclint's)")
     p.add_argument("--out", default=None,
                    help="result folder (default: bench/results/<backbone>-T<budget>); its files are replaced")
+    p.add_argument("--augment", choices=["none", "faa", "random"], default="none",
+                   help="augmentation policy once fine-tuning saturates (sets AUTOCLINT_AUGMENT): none (crop and "
+                        "flip only, the default), faa (the light Fast AutoAugment search), random (sub-policies "
+                        "drawn from the same pool without a search: the search's control)")
     p.add_argument("--eager", action="store_true",
                    help="ingestion builds the datasets eagerly (default: TF1 graph mode, as the challenge ran)")
     p.add_argument("--recollect", action="store_true",
@@ -96,6 +100,7 @@ def earlier_rows(out: str, names: list[str]) -> list[dict]:
         r["predictions"], r["peak_rss_mib"] = int(r["predictions"]), int(r["peak_rss_mib"])
         r.setdefault("commit", "unknown")
         r["mode"] = r.get("mode") or "eager"  # rows from before graph mode existed ran eagerly
+        r["policy"] = r.get("policy") or "none"  # rows from before augmentation policies existed
     return rows
 
 
@@ -116,7 +121,7 @@ def run_one(name: str, args: argparse.Namespace, out: str) -> dict:
     run_dir = os.path.join(REPO, "bench", "runs", os.path.basename(out), name)  # predictions: not committed
     dataset_out = os.path.join(out, name)
     os.makedirs(dataset_out, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", AUTOCLINT_BACKBONE=args.backbone)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", AUTOCLINT_BACKBONE=args.backbone, AUTOCLINT_AUGMENT=args.augment)
     cmd = [sys.executable, "-m", "autoclint.harness.run_local", f"--dataset_dir={os.path.join(args.suite, name)}",
            f"--code_dir={args.code_dir}", f"--time_budget={args.budget}", f"--result_dir={run_dir}"]
     cmd += ["--eager"] if args.eager else []
@@ -127,7 +132,7 @@ def run_one(name: str, args: argparse.Namespace, out: str) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     row = {"dataset": name, "backbone": args.backbone or "default", "mode": "eager" if args.eager else "graph",
            "budget_s": args.budget, "wall_s": round(time.time() - started, 1),
-           "peak_rss_mib": round(usage.ru_maxrss / 1024)}
+           "peak_rss_mib": round(usage.ru_maxrss / 1024), "policy": "none"}
     scores_path = os.path.join(run_dir, "scores", "scores.txt")
     if proc.returncode != 0 or not os.path.exists(scores_path):
         print(f"bench: {name}: the run failed (exit {proc.returncode}); see {dataset_out}/log.txt", file=sys.stderr)
@@ -157,7 +162,25 @@ def run_facts(run_dir: str, dataset_out: str, naucs: list[float]) -> dict:
         margin = float(start["time_budget"]) - float(read_key_values(end_path)["ingestion_duration"])
     kinds = predictor_kinds(os.path.join(dataset_out, "log.txt"))
     features = [naucs[k] for k, kind in kinds.items() if kind == "features" and k < len(naucs)]
-    return {"margin_s": round(margin, 2), "features_nauc": features[-1] if features else float("nan")}
+    return {"margin_s": round(margin, 2), "features_nauc": features[-1] if features else float("nan"),
+            "policy": policy_from_log(os.path.join(dataset_out, "log.txt"))}
+
+
+def policy_from_log(path: str) -> str:
+    """The augmentation policy the run chose, in short: 'none', or how it was chosen and its size."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.search(r"augmentation policy(?: \((.*)\))?: (.*)$", line.strip())
+            if m:
+                how, policy = m.group(1) or "", m.group(2)
+                if not how:
+                    return "none (too late)"
+                if how.startswith("drawn"):
+                    return f"drawn, {policy.count('|') + 1} sub-policies"
+                if ": ranked" in how:
+                    return f"searched, {policy.count('|') + 1} sub-policies"
+                return f"not ranked: {'none' if policy == 'none' else policy.count('|') + 1}"
+    return "none"
 
 
 def predictor_kinds(log_path: str) -> dict[int, str]:
@@ -193,18 +216,19 @@ def write_tables(rows: list[dict], out: str) -> None:
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| dataset | ALC | original ALC | final NAUC | frozen-features NAUC | first prediction (s) | predictions "
-             "| margin (s) | peak RSS (MiB) | backbone | mode | commit |", "|---" * 12 + "|"]
+             "| margin (s) | peak RSS (MiB) | policy | backbone | mode | commit |", "|---" * 13 + "|"]
     for r in rows:
         original = r.get("original_alc")
         margin = "killed" if r["margin_s"] != r["margin_s"] else f"{r['margin_s']:.1f}"
         features = "" if r["features_nauc"] != r["features_nauc"] else f"{r['features_nauc']:.4f}"
         lines.append(f"| {r['dataset']} | {r['alc']:.4f} | {'' if original is None else f'{original:.3f}'} "
                      f"| {r['final_nauc']:.4f} | {features} | {r['first_prediction_s']:.1f} | {r['predictions']} "
-                     f"| {margin} | {r['peak_rss_mib']} | {r['backbone']} | {r['mode']} | {r.get('commit', '')} |")
+                     f"| {margin} | {r['peak_rss_mib']} | {r.get('policy', 'none')} | {r['backbone']} | {r['mode']} "
+                     f"| {r.get('commit', '')} |")
     alcs = [r["alc"] for r in rows]
     originals = [r["original_alc"] for r in rows if r.get("original_alc") is not None]
     mean_original = f"{sum(originals) / len(originals):.3f}" if len(originals) == len(rows) else ""
-    lines.append(f"| **mean** | **{sum(alcs) / len(alcs):.4f}** | {mean_original} |" + " |" * 9)
+    lines.append(f"| **mean** | **{sum(alcs) / len(alcs):.4f}** | {mean_original} |" + " |" * 10)
     with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as f:
         f.write(f"Budget T={rows[0]['budget_s']:g} s per dataset, one run each, {os.cpu_count()} CPU cores.\n\n")
         f.write("\n".join(lines) + "\n")

@@ -2,7 +2,8 @@
 
 A saved model is a folder:
     model.json   format version, predictor kind, flip TTA, cache shape and value range, class count, task
-                 type, held-out NAUC, and the network's preprocessing (backbone, input size, mean/std)
+                 type, held-out NAUC, the network's preprocessing (backbone, input size, mean/std) and
+                 the augmentation policy a fine-tuned network was trained with (for the record)
     weights.pt   the network's state dict (kinds "features" and "finetune")
     ridge.npz    the ridge head (kinds "pixels" and "features")
 It holds the best single predictor by held-out NAUC; averaged predictions are not stored.
@@ -14,7 +15,7 @@ import os
 import shutil
 import tempfile
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -50,6 +51,7 @@ class Exported:
     ridge: RidgeHead | None  # kinds "pixels" and "features"
     state: dict | None  # network weights, kinds "features" and "finetune"
     network: Preprocess | None  # None for "pixels"
+    policy: list = field(default_factory=list)  # augmentation the fine-tune was trained with (Policy.to_list)
 
 
 def save_trained(exported: Exported | None, folder: str, class_names: list[str] | None = None,
@@ -66,7 +68,8 @@ def save_trained(exported: Exported | None, folder: str, class_names: list[str] 
             "shape": vars(exported.shape), "low": exported.low, "high": exported.high,
             "num_classes": exported.num_classes, "multilabel": exported.multilabel,
             "pixel_side": exported.pixel_side, "class_names": class_names,
-            "network": exported.network.to_dict() if exported.network is not None else None}
+            "network": exported.network.to_dict() if exported.network is not None else None,
+            "augmentation_policy": exported.policy}
     folder = os.path.abspath(folder)
     parent = os.path.dirname(folder)
     os.makedirs(parent, exist_ok=True)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autoclint.augment.policy import NO_POLICY, Policy
 from autoclint.train.config import TrainCfg
 from autoclint.train.heads import RidgeHead
 from autoclint.train.runner import NetRunner
@@ -56,6 +57,7 @@ class FineTuner:
         self.epoch = 0.0
         self.lr_scale = 1.0
         self.last_loss = float("nan")
+        self.policy: Policy = NO_POLICY  # augmentation sub-policies on top of crop (and flip), set by the search
         self._reset_average()
 
     def _reset_average(self) -> None:
@@ -106,7 +108,7 @@ class FineTuner:
             warm = min(1.0, (self.steps + 1) / cfg.warmup_steps)
             for group, base in zip(self.optimizer.param_groups, (cfg.lr, cfg.lr * 10)):
                 group["lr"] = base * warm * self.lr_scale
-            logits = self.net(self.runner.batch(x[idx], augment=True, random_flip=self.flip))
+            logits = self.net(self.runner.batch(x[idx], augment=True, random_flip=self.flip, policy=self.policy))
             loss = self.loss(logits, torch.from_numpy(y[idx]).to(self.runner.device))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autoclint.augment.policy import Policy, apply_policy
 from autoclint.data.adapt import InputShape
 from autoclint.nets import create_model
 
@@ -81,17 +82,22 @@ class NetRunner:
         self.std = torch.tensor(pre.std, device=device).view(1, c, 1, 1)
 
     def batch(self, x_u8: np.ndarray, augment: bool = False, flip: bool = False,
-              random_flip: bool = False) -> torch.Tensor:
+              random_flip: bool = False, policy: Policy | None = None,
+              generator: torch.Generator | None = None) -> torch.Tensor:
         """uint8 (B, T, H, W, C) -> normalised float (B, C, H, W) or (B, T, C, H, W) at the network size.
 
-        augment: random translation by up to 1/8 of the side (one shift per clip, batched gather);
-        flip: mirror every example (test-time augmentation); random_flip: mirror half the clips.
+        policy: augmentation sub-policies (autoclint.augment), one per clip, at the cache's size before
+        anything else (draws from `generator`); augment: random translation by up to 1/8 of the side (one
+        shift per clip, batched gather); flip: mirror every example (test-time augmentation); random_flip:
+        mirror half the clips.
         """
         b, t, h, w, c = x_u8.shape
         hw = self.pre.net_hw
         if not x_u8.flags.writeable:  # arrays straight from TensorFlow are read-only; torch wants to own them
             x_u8 = x_u8.copy()
         x = torch.from_numpy(x_u8).to(self.device).permute(0, 1, 4, 2, 3).reshape(b * t, c, h, w).float()
+        if policy is not None and policy.subs:
+            x = apply_policy(x / 255, policy, frames=t, generator=generator) * 255
         x = (x - self.mean) / self.std
         if (h, w) != hw:
             x = F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
@@ -113,8 +119,10 @@ class NetRunner:
         return x.view(b, t, c, *hw) if t > 1 else x
 
     @torch.no_grad()
-    def infer(self, x_u8: np.ndarray, features: bool = False, flip: bool = False) -> np.ndarray:
-        """Pooled features, or logits, for every example of a uint8 cache (eval mode)."""
+    def infer(self, x_u8: np.ndarray, features: bool = False, flip: bool = False, policy: Policy | None = None,
+              generator: torch.Generator | None = None) -> np.ndarray:
+        """Pooled features, or logits, for every example of a uint8 cache (eval mode); with `policy`, of
+        the examples augmented by it (the policy search)."""
         self.net.eval()
         batch = self.infer_batch
         out = []
@@ -125,7 +133,7 @@ class NetRunner:
                 # cuDNN plans (and may compile) per input shape: a ragged last batch cost ~1 s on an H100
                 # (Lite0, measured); zero-padding it keeps one shape
                 chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), chunk.dtype)])
-            f = self.net.forward_features(self.batch(chunk, flip=flip))
+            f = self.net.forward_features(self.batch(chunk, flip=flip, policy=policy, generator=generator))
             out.append((f if features else self.net.forward_head(f))[:n].float().cpu().numpy())
         if not out:
             return np.zeros((0, self.net.net_cfg.num_features if features else self.pre.num_classes), np.float32)

@@ -54,3 +54,24 @@ def test_averaging_is_used_only_when_it_ranks_higher():
     assert len(anytime.snapshots) == 2  # the newest's own prediction is kept for later averages
     lone = Anytime(validation)
     assert lone.averaged(second, 4) is second  # nothing made yet to average with
+
+
+def test_features_replace_pixels_unless_clearly_worse():
+    """13 held-out photos: pixels and features both rank them perfectly and the pixels' loss is lower,
+    yet on the test set pixels scored NAUC -0.47 and features 1.0. A tie goes to the pretrained features;
+    features that rank clearly worse do not replace pixels."""
+    y = one_hot(np.arange(13) % 3, 3)
+    validation = Validation(y, False, TrainCfg())
+    rng = np.random.default_rng(0)
+    pixels = 0.1 + 0.8 * y + 0.05 * rng.random(y.shape)  # perfect, wide margins
+    features = 0.4 + 0.2 * y + 0.05 * rng.random(y.shape)  # perfect, narrower margins
+    assert validation.score(pixels).nauc == validation.score(features).nauc == 1.0
+    assert validation.score(pixels).loss < validation.score(features).loss
+    anytime = Anytime(validation)
+    assert anytime.offer(candidate("pixels", pixels, validation))
+    anytime.make_pending()
+    assert anytime.offer(candidate("features", features, validation))
+    anytime = Anytime(validation)
+    anytime.offer(candidate("pixels", pixels, validation))
+    anytime.make_pending()
+    assert not anytime.offer(candidate("features", 1 - pixels, validation))  # ranks them backwards

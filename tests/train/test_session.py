@@ -98,3 +98,39 @@ def test_saturated_validation_does_not_stop_training(caplog):
     assert session.tuner is not None and session.tuner.steps > 0
     assert not session.done_training or "no validation gain" in caplog.text
     assert session.anytime.current.score.nauc >= 0.99
+
+
+def test_augmentation_policy_is_chosen_once_when_training_saturates(caplog, tmp_path):
+    """Faces with the light FAA search triggered after the first slice: candidates are scored on the
+    held-out split, the chosen policy (or, where the split cannot rank, the default) trains the net and
+    is saved with it; the control arm draws from the same pool without a search."""
+    from autoclint.augment.policy import AUTOAUGMENT_CIFAR, NO_POLICY
+    from autoclint.train.checkpoint import save_trained
+    import json
+    import logging
+    caplog.set_level(logging.INFO, logger="autoclint")
+    train, test = datasets(shared("suite", "Faces"))
+    cfg = TrainCfg(first_slice_s=1.0, max_slice_s=2.0, augment="faa", augment_fit_ratio=100.0, augment_share=0.01)
+    session = Session(40, cfg, train_size=280)
+    run(session, train, test, 5, budget=600)
+    result = session.policy_search
+    assert result is not None and len(result.candidates) >= 1, caplog.text
+    assert "augmentation policy (" in caplog.text and "candidates in" in caplog.text
+    if result.ranked:
+        assert session.tuner.policy.subs and set(session.tuner.policy.subs) <= set(AUTOAUGMENT_CIFAR)
+    else:
+        assert session.tuner.policy == NO_POLICY and "default policy" in caplog.text
+    steps = session.tuner.steps
+    run(session, train, test, 2, budget=600)
+    assert session.tuner.steps > steps or session.done_training  # training went on with it
+    exported = session.export()
+    if exported.kind == "finetune":
+        save_trained(exported, str(tmp_path / "m"))
+        saved = json.load(open(tmp_path / "m" / "model.json"))
+        assert saved["augmentation_policy"] == session.tuner.policy.to_list()
+
+    drawn = Session(40, TrainCfg(first_slice_s=1.0, max_slice_s=2.0, augment="random", augment_fit_ratio=100.0),
+                    train_size=280)
+    run(drawn, train, test, 4, budget=600)
+    assert drawn.policy_search is None and len(drawn.tuner.policy.subs) == 5
+    assert "drawn without a search" in caplog.text
