@@ -70,6 +70,7 @@ class Session:
         self.tuner: FineTuner | None = None
         self.reference: Reference | None = None
         self.best_tuned: tuple[np.ndarray, Score] | None = None  # the fine-tune's own best held-out scores
+        self.best_progress: tuple[np.ndarray, Score] | None = None  # ... by the looser rule patience uses
         self.flip = False  # mirrored images keep their class (checked on frozen features): augment with it
         self.multilabel = False
         self.slice_s = cfg.first_slice_s
@@ -373,6 +374,9 @@ class Session:
         improved = self.best_tuned is None or self.validation.beats(valid, score, *self.best_tuned)
         if improved:
             self.best_tuned = (valid, score)
+        progressing = self.best_progress is None or self.validation.progresses(valid, score, *self.best_progress)
+        if progressing:
+            self.best_progress = (valid, score)
         if self.anytime.offer(self.anytime.averaged(single, cfg.max_averaged)):
             self.no_gain = 0
         elif improved:
@@ -380,9 +384,10 @@ class Session:
             log.info("t=%.1fs epoch=%.1f loss=%.3f %s: better than the fine-tune so far, not yet than %s",
                      clock.elapsed(), tuner.epoch, loss, score, self.anytime.current.score)
         else:
-            log.info("t=%.1fs epoch=%.1f loss=%.3f %s: no gain over %s", clock.elapsed(), tuner.epoch, loss, score,
-                     self.anytime.current.score)
-            self._no_gain()
+            log.info("t=%.1fs epoch=%.1f loss=%.3f %s: no gain over %s%s", clock.elapsed(), tuner.epoch, loss, score,
+                     self.anytime.current.score,
+                     "; still progressing within the split's noise: patience restarts" if progressing else "")
+            self._no_gain(counts=not progressing)
         if not self.policy_decided and not self.done_training:
             saturating = (loss < cfg.augment_fit_ratio * log_loss(self.validation.labels, plain, self.multilabel)
                           or not improved)
@@ -434,8 +439,9 @@ class Session:
                 return self.test_cache.map(lambda t: self.runner.predict(t, tta))
         return predict
 
-    def _no_gain(self, lr_factor: float | None = None) -> None:
-        self.no_gain += 1
+    def _no_gain(self, lr_factor: float | None = None, counts: bool = True) -> None:
+        """lr lowered; the slice counts towards patience unless training still progresses (then it restarts)."""
+        self.no_gain = self.no_gain + 1 if counts else 0
         self.tuner.lr_scale *= self.cfg.plateau_lr_factor if lr_factor is None else lr_factor
         if self.no_gain >= self.cfg.patience:
             self._stop(f"no validation gain in {self.no_gain} slices")

@@ -104,3 +104,18 @@ def test_a_lower_loss_on_ten_examples_must_exceed_its_noise():
     assert s_new.loss < s_old.loss * (1 - TrainCfg().loss_gain)  # lower by more than the fixed 1 %
     assert not validation.beats(new, s_new, old, s_old)
 
+
+
+def test_patience_counts_a_falling_loss_inside_the_noise_as_progress():
+    """40 held-out faces, one per class, both predictors perfect: a lower loss is progress for patience
+    (which needs no more than 1 %, whatever the noise), a higher one or a NAUC collapse is not."""
+    rng = np.random.default_rng(0)
+    y = one_hot(np.arange(40), 40)
+    validation = Validation(y, False, TrainCfg())
+    old = 0.45 + 0.10 * y + 0.05 * rng.random(y.shape)
+    new = 0.40 + 0.20 * y + 0.05 * rng.random(y.shape)
+    s_old, s_new = validation.score(old), validation.score(new)
+    assert s_old.nauc == s_new.nauc == 1.0 and s_new.loss < 0.9 * s_old.loss
+    assert validation.progresses(new, s_new, old, s_old) and not validation.progresses(old, s_old, new, s_new)
+    chance = rng.random(y.shape)
+    assert not validation.progresses(chance, validation.score(chance), old, s_old)
