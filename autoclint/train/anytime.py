@@ -6,6 +6,10 @@ so the learning curve never steps down on what validation can see. Without a hel
 the kinds decides (pretrained features over raw pixels, measured on every suite set); with one, features
 replace pixels unless pixels beat them. The best single
 predictor is kept apart from averaged ones: it is what a saved model reproduces.
+
+On tiny sets the frozen-features ridge that predicts is refitted with the held-out examples (a 2-shot set:
+twice the examples its held-out score was measured with), which the fine-tuned net never sees; there a
+fine-tune prediction is blended with the features' unless validation finds the blend clearly worse.
 """
 from __future__ import annotations
 
@@ -50,6 +54,17 @@ class Snapshot:
     test: np.ndarray
 
 
+def blend(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The mean of two predictions' logits, each centred per class column and put on one scale (ridge
+    scores and softmax probabilities spread differently), squashed back to (0, 1)."""
+    def standard(p: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+        z = np.log(p) - np.log1p(-p)
+        z = z - z.mean(0)
+        return z / max(float(z.std()), 1e-6)
+    return 1.0 / (1.0 + np.exp(-0.5 * (standard(first) + standard(second))))
+
+
 @dataclass
 class Anytime:
     validation: Validation | None
@@ -58,6 +73,7 @@ class Anytime:
     prediction: np.ndarray | None = None
     best_single: Candidate | None = None
     snapshots: list[Snapshot] = field(default_factory=list)
+    features_made: Snapshot | None = None  # the frozen-features prediction, once made (for blends)
 
     @property
     def current(self) -> Candidate | None:
@@ -93,7 +109,7 @@ class Anytime:
     def restart(self, validation: Validation | None) -> None:
         """A new held-out split (more of the train set was read): earlier scores no longer compare."""
         self.validation = validation
-        self.delivered = self.pending = self.best_single = None
+        self.delivered = self.pending = self.best_single = self.features_made = None
         self.snapshots.clear()
 
     def drop_stale(self) -> None:
@@ -108,12 +124,15 @@ class Anytime:
         self.delivered = candidate
         if candidate.kind == "finetune" and candidate.single is not None and candidate.valid is not None:
             self.snapshots.append(Snapshot(candidate.valid, self.prediction))
+        if candidate.kind == "features" and candidate.valid is not None:
+            self.features_made = Snapshot(candidate.valid, self.prediction)
         return self.prediction
 
-    def averaged(self, newest: Candidate, max_earlier: int) -> Candidate:
+    def averaged(self, newest: Candidate, max_earlier: int, with_features: bool = False) -> Candidate:
         """The newest fine-tune candidate, or its average with the last k made predictions when validation
-        says the average ranks better (DeepBlueAI)."""
-        if self.validation is None or not self.snapshots:
+        says the average ranks better (DeepBlueAI); with_features (tiny sets), that blended with the frozen
+        features' prediction unless the blend ranks clearly worse."""
+        if self.validation is None:
             return newest
         chosen = newest
         for k in range(1, min(max_earlier, len(self.snapshots)) + 1):
@@ -129,4 +148,17 @@ class Anytime:
                 return np.mean([own] + [s.test for s in earlier], axis=0)
             chosen = Candidate("finetune", f"{newest.note} +{k} earlier", predict, newest.passes, valid, score,
                                None, True)
+        features = self.features_made
+        if with_features and features is not None:
+            valid = blend(chosen.valid, features.valid)
+            score = self.validation.score(valid)
+            if not self.validation.clearly_worse(valid, score, chosen.valid, chosen.score,
+                                                 self.validation.cfg.min_gain):
+                def predict(inner=chosen, newest=newest, features=features) -> np.ndarray:
+                    own = inner.predict()
+                    if inner is newest:  # an average keeps the newest's own prediction itself
+                        self.snapshots.append(Snapshot(newest.valid, own))
+                    return blend(own, features.test)
+                chosen = Candidate("finetune", f"{chosen.note} +features", predict, chosen.passes, valid, score,
+                                   None, True)
         return chosen

@@ -77,6 +77,7 @@ class Session:
         self.no_gain = 0
         self.stream_slot = 0  # the next train slot streaming overwrites (sets larger than the cache)
         self.predictions = 0
+        self.blend_features = False  # the features ridge gains a large share by its refit: blend with it
         self.policy_search: SearchResult | None = None
         self.policy_decided = cfg.augment == "none"  # the augmentation policy is chosen once, when it can pay
         # The same code runs on a lent GPU unchanged: only the network and its batches move there.
@@ -284,6 +285,7 @@ class Session:
         if tta:
             valid, score = tta_valid, self.validation.score(tta_valid)
         final = refit(head, np.concatenate([f_fit, f_valid]), y[np.concatenate([fit_idx, split.valid])])
+        self.blend_features = len(split.valid) >= cfg.blend_share * n_fit
         candidate = Candidate("features", "features" + (" +flip" if tta else ""), self._features_predictor(final, tta),
                               1 + tta, valid, score, Single("features", tta, final, cpu_state(self.runner.net)), True)
         self.anytime.offer(candidate)
@@ -377,7 +379,7 @@ class Session:
         progressing = self.best_progress is None or self.validation.progresses(valid, score, *self.best_progress)
         if progressing:
             self.best_progress = (valid, score)
-        if self.anytime.offer(self.anytime.averaged(single, cfg.max_averaged)):
+        if self.anytime.offer(self.anytime.averaged(single, cfg.max_averaged, self.blend_features)):
             self.no_gain = 0
         elif improved:
             self.no_gain = 0

@@ -2,7 +2,7 @@
 held-out split the kinds' order decides; averaging is chosen only when it ranks higher."""
 import numpy as np
 
-from autoclint.train.anytime import Anytime, Candidate, Single
+from autoclint.train.anytime import Anytime, Candidate, Single, blend
 from autoclint.train.config import TrainCfg
 from autoclint.train.split import Validation
 from tests.conftest import one_hot
@@ -94,3 +94,40 @@ def test_pixels_that_beat_features_stay():
     anytime.offer(candidate("pixels", pixels, validation))
     anytime.make_pending()
     assert not anytime.offer(candidate("features", features, validation))
+
+
+def test_tiny_sets_blend_the_fine_tune_with_the_features():
+    """One held-out example per class: the features ridge that predicts was refitted with them, the net was
+    not; its predictions are blended with the features' unless the blend ranks clearly worse."""
+    y = one_hot(np.arange(10) % 10, 10)
+    validation = Validation(y, False, TrainCfg())
+    rng = np.random.default_rng(3)
+    features_valid = np.clip(0.3 * y + 0.5 * rng.random(y.shape), 0, 1)
+    tuned_valid = np.clip(0.3 * y + 0.5 * rng.random(y.shape), 0, 1)
+    anytime = Anytime(validation)
+    feats = Candidate("features", "features", lambda: np.eye(3, 10) * 0.9 + 0.05, 1, features_valid,
+                      validation.score(features_valid), Single("features"))
+    anytime.offer(feats)
+    anytime.make_pending()
+    tuned = Candidate("finetune", "finetune", lambda: np.eye(3, 10)[::-1] * 0.9 + 0.05, 1, tuned_valid,
+                      validation.score(tuned_valid), Single("finetune"))
+    assert anytime.averaged(tuned, 4) is tuned  # a usual split: no blend
+    chosen = anytime.averaged(tuned, 4, with_features=True)
+    assert chosen.note == "finetune +features" and chosen.single is None
+    np.testing.assert_allclose(chosen.valid, blend(tuned_valid, features_valid))
+    test = chosen.predict()
+    np.testing.assert_allclose(test, blend(tuned.predict(), feats.predict()))
+    assert len(anytime.snapshots) == 1  # the fine-tune's own prediction, for later averages
+    # a blend that ranks clearly worse than the fine-tune alone is not used
+    perfect = 0.05 + 0.9 * y
+    strong = Candidate("finetune", "finetune", lambda: np.zeros((3, 10)), 1, perfect, validation.score(perfect),
+                       Single("finetune"))
+    anytime.features_made = type(anytime.features_made)(1 - perfect, anytime.features_made.test)
+    assert anytime.averaged(strong, 0, with_features=True) is strong
+
+
+def test_blend_keeps_each_column_order_of_a_prediction_it_is_blended_with_itself():
+    p = np.random.default_rng(0).random((20, 4))
+    b = blend(p, p)
+    assert np.all((b > 0) & (b < 1))
+    np.testing.assert_array_equal(np.argsort(b, 0), np.argsort(p, 0))
