@@ -61,6 +61,14 @@ def side_cap(median: InputShape, examples: int, frames: int, base: int, largest:
     return side
 
 
+def read_batch(source: InputShape, batch_bytes: int, most: int = 256) -> int:
+    """Examples per decoding batch: about `batch_bytes` of decoded source values (at least 8, at most
+    `most`), so that a time-bounded read stops on time whatever the source size (one batch of 256 camera
+    photos takes ~5 s to decode; 256 small images take milliseconds)."""
+    size = source.frames * source.height * source.width * source.channels
+    return int(np.clip(batch_bytes // max(size, 1), 8, most))
+
+
 def _fit16(x: float) -> int:
     """AutoCLINT's rounding to a multiple of 16 (up once the fraction reaches 0.2), never below 16."""
     return max(16, int(x / 16 + 0.8) * 16)

@@ -23,13 +23,14 @@ def example_bytes(shape: InputShape) -> int:
 
 
 class TrainCache:
-    def __init__(self, dataset, shape: InputShape, low: float, high: float, cap_bytes: int):
-        self.dataset, self.shape, self.low, self.high = dataset, shape, low, high
+    def __init__(self, dataset, shape: InputShape, low: float, high: float, cap_bytes: int, batch: int = 256):
+        """batch: examples decoded per step (data.adapt.read_batch): a read stops only between steps."""
+        self.dataset, self.shape, self.low, self.high, self.batch = dataset, shape, low, high, batch
         self.cap = max(1, cap_bytes // example_bytes(shape))
         self.x = np.zeros((0, *vars(shape).values()), np.uint8)
         self.y = np.zeros((0, 0), np.float32)
         self.complete = False  # everything up to the cap has been read
-        self._reader = iterate_cache(dataset, shape, low, high, take=self.cap)
+        self._reader = iterate_cache(dataset, shape, low, high, batch=batch, take=self.cap)
         self._stream = None
         self._unused = None  # (x, y, dataset positions) read but not yet written into the cache
         self.stream_position = self.cap  # index in the dataset of the next batch streaming reads
@@ -73,7 +74,7 @@ class TrainCache:
                     break
                 if self._stream is None:
                     self._stream = iterate_cache(self.dataset, self.shape, self.low, self.high,
-                                                 skip=self.stream_position)
+                                                 batch=self.batch, skip=self.stream_position)
                 batch = next(self._stream, None)
                 if batch is None:
                     self._stream, self.stream_position, restarts = None, 0, restarts + 1

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from autoclint.augment.policy import AUTOAUGMENT_CIFAR, NO_POLICY, Policy
-from autoclint.augment.search import SearchResult, search_policy
-from autoclint.data.adapt import adapted_shape, scan, side_cap
+from autoclint.augment.search import SearchCfg, SearchResult, search_policy
+from autoclint.data.adapt import adapted_shape, read_batch, scan, side_cap
 from autoclint.metrics import log_loss
 from autoclint.data.cache import TestSetCache, TrainCache
 from autoclint.nets import default_backbone
@@ -154,7 +154,8 @@ class Session:
         cap = side_cap(self.scan.median, self.train_size or 10**9, frames, cfg.max_side, cfg.largest_side,
                        cfg.pass_pixels)
         self.shape = adapted_shape(self.scan.median, cap, cap * cfg.wide_factor, cfg.max_frames)
-        self.cache = TrainCache(dataset, self.shape, self.scan.low, self.scan.high, cfg.cache_bytes)
+        self.cache = TrainCache(dataset, self.shape, self.scan.low, self.scan.high, cfg.cache_bytes,
+                                read_batch(self.scan.median, cfg.read_batch_bytes))
         # The first prediction must not wait for a large set: read for a few seconds (half the budget at most,
         # the test set must still be read and predicted), the rest before the frozen features.
         self.cache.read(until=clock.at(min(cfg.first_read_s, 0.5 * clock.left())))
@@ -409,7 +410,8 @@ class Session:
             return
         rng = np.random.default_rng(cfg.seed)
         if cfg.augment == "random":
-            policy = Policy(tuple(AUTOAUGMENT_CIFAR[i] for i in rng.choice(len(AUTOAUGMENT_CIFAR), 5)))
+            picks = rng.choice(len(AUTOAUGMENT_CIFAR), SearchCfg.sub_policies, replace=False)
+            policy = Policy(tuple(AUTOAUGMENT_CIFAR[i] for i in picks))
             note = "drawn without a search"
         else:
             seconds = cfg.augment_share * clock.left()

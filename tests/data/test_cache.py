@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from autoclint.data.adapt import InputShape
+from autoclint.data.adapt import InputShape, read_batch
 from autoclint.data.cache import TestSetCache, TrainCache
 from autoclint.data.dataset import AutoDLDataset
 from tests.conftest import shared
@@ -22,6 +22,19 @@ def test_reads_are_bounded_by_time_and_resume_where_they_stopped():
     assert cache.read(until=float("inf")) == 6000 - 256 and cache.complete and not cache.capped
     assert cache.x.shape == (6000, 1, 28, 28, 1) and cache.y.shape == (6000, 10)
     assert cache.read(until=float("inf")) == 0
+
+
+def test_reading_steps_follow_the_source_size():
+    """A read stops only between steps: large sources are decoded a few at a time."""
+    assert read_batch(InputShape(1, 28, 28, 1), 32 * 2**20) == 256  # small images: the usual step
+    assert read_batch(InputShape(1, 1054, 1000, 3), 32 * 2**20) == 10  # 1-megapixel photos
+    assert read_batch(InputShape(2000, 120, 160, 1), 32 * 2**20) == 8  # never fewer
+    cache = TrainCache(fashion("train"), FASHION, 0.0, 1.0, cap_bytes=2**30, batch=40)
+    assert cache.read(until=0.0) == 40
+    cache.read(until=float("inf"))
+    whole = TrainCache(fashion("train"), FASHION, 0.0, 1.0, cap_bytes=2**30)
+    whole.read(until=float("inf"))
+    np.testing.assert_array_equal(cache.x, whole.x)
 
 
 def test_sets_beyond_the_cap_are_streamed_without_touching_held_out_examples():
