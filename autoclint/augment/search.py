@@ -50,16 +50,26 @@ class Candidate:
 class SearchResult:
     policy: Policy  # what training uses from now on
     ranked: bool  # False: the estimator could not tell candidates apart and `policy` is the default
-    baseline: Candidate  # the held-out split without augmentation
+    baseline: Candidate | None  # the held-out split without augmentation (None: not searched)
     candidates: tuple[Candidate, ...]  # every candidate tried, in order
     seconds: float
     agreement: float  # Spearman correlation of the candidates' order on the two halves (nan: too few)
 
+    affordable: int = 0  # candidates the time paid for when the search was planned
+    min_candidates: int = 0  # fewer than this cannot be ranked
+
     def summary(self) -> str:
-        verdict = ("ranked" if self.ranked else
-                   f"the split cannot rank them (halves agree at rho={self.agreement:.2f}): default policy")
+        if self.baseline is None:
+            return (f"not searched: the time allowed pays for {max(self.affordable, 0)} candidates, fewer "
+                    f"than the {self.min_candidates} a ranking needs: default policy")
         losses = [c.loss for c in self.candidates]
         spread = f", losses {min(losses):.4f}-{max(losses):.4f}" if losses else ""
+        if self.ranked:
+            verdict = "ranked"
+        elif len(self.candidates) < self.min_candidates:
+            verdict = f"stopped by the clock before {self.min_candidates} candidates: default policy"
+        else:
+            verdict = "the split cannot rank them: default policy"
         return (f"{len(self.candidates)} candidates in {self.seconds:.1f} s{spread} (no augmentation "
                 f"{self.baseline.loss:.4f}), halves agree at rho={self.agreement:.2f}: {verdict}")
 
@@ -115,9 +125,12 @@ def search_policy(evaluate: Evaluate, labels: np.ndarray, multilabel: bool, pool
     held-out pass; deadline: asked before each candidate, True stops the search early.
     """
     started = time.monotonic()
+    wanted = candidates_affordable(seconds, pass_s, cfg)
+    if wanted < cfg.min_candidates:  # Pokemon on 2 cores: 4 candidates in 7.8 s that nothing could rank
+        return SearchResult(default, False, None, (), time.monotonic() - started, float("nan"), wanted,
+                            cfg.min_candidates)
     half = split_halves(labels, rng)
     baseline = score(evaluate, Policy(()), labels, multilabel, cfg.draws, half)
-    wanted = max(0, candidates_affordable(seconds, pass_s, cfg))
     candidates: list[Candidate] = []
     for _ in range(wanted):
         if deadline is not None and deadline():
@@ -127,9 +140,11 @@ def search_policy(evaluate: Evaluate, labels: np.ndarray, multilabel: bool, pool
     seconds_spent = time.monotonic() - started
     agreement = rank_agreement(candidates)
     if len(candidates) < cfg.min_candidates or not agreement >= cfg.min_agreement:
-        return SearchResult(default, False, baseline, tuple(candidates), seconds_spent, agreement)
+        return SearchResult(default, False, baseline, tuple(candidates), seconds_spent, agreement, wanted,
+                            cfg.min_candidates)
     best = [candidates[i] for i in np.argsort([c.loss for c in candidates], kind="stable")[:cfg.keep]]
     subs: list[SubPolicy] = []
     for c in best:
         subs.extend(s for s in c.policy.subs if s not in subs)
-    return SearchResult(Policy(tuple(subs)), True, baseline, tuple(candidates), seconds_spent, agreement)
+    return SearchResult(Policy(tuple(subs)), True, baseline, tuple(candidates), seconds_spent, agreement, wanted,
+                        cfg.min_candidates)

@@ -61,9 +61,20 @@ def test_a_split_too_small_to_rank_gets_the_default_and_says_so():
     assert "cannot rank" in result.summary() and "default policy" in result.summary()
 
 
+def test_a_search_the_time_cannot_pay_for_does_not_start():
+    calls = []
+    labels = one_hot(np.arange(40) % 4, 4)
+    result = search_policy(lambda policy, draw: calls.append(1), labels, False, AUTOAUGMENT_CIFAR, DEFAULT,
+                           seconds=10.0, pass_s=0.5, rng=np.random.default_rng(0))  # 5 candidates < 8
+    assert not calls and not result.ranked and result.policy == DEFAULT and result.baseline is None
+    assert result.summary() == ("not searched: the time allowed pays for 5 candidates, fewer than the 8 a "
+                                "ranking needs: default policy")
+
+
 def test_the_deadline_stops_the_search_and_nothing_is_ranked_on_three_candidates():
     evaluate, labels = faces_model(subjects=10)
     calls = []
     result = search_policy(evaluate, labels, False, AUTOAUGMENT_CIFAR, DEFAULT, seconds=1e6, pass_s=0.0,
                            rng=np.random.default_rng(0), deadline=lambda: calls.append(1) or len(calls) > 3)
     assert len(result.candidates) == 3 and not result.ranked and result.policy == DEFAULT
+    assert "stopped by the clock before 8 candidates" in result.summary()
