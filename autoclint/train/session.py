@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from autoclint.augment.policy import AUTOAUGMENT_CIFAR, NO_POLICY, Policy
-from autoclint.augment.search import SearchCfg, SearchResult, search_policy
+from autoclint.augment.search import SearchResult, search_policy
 from autoclint.data.adapt import adapted_shape, read_batch, scan, side_cap
 from autoclint.metrics import log_loss
 from autoclint.data.cache import TestSetCache, TrainCache
@@ -410,7 +410,7 @@ class Session:
             return
         rng = np.random.default_rng(cfg.seed)
         if cfg.augment == "random":
-            picks = rng.choice(len(AUTOAUGMENT_CIFAR), SearchCfg.sub_policies, replace=False)
+            picks = rng.choice(len(AUTOAUGMENT_CIFAR), cfg.search.sub_policies, replace=False)
             policy = Policy(tuple(AUTOAUGMENT_CIFAR[i] for i in picks))
             note = "drawn without a search"
         else:
@@ -425,7 +425,7 @@ class Session:
 
             end = clock.at(seconds)
             result = search_policy(evaluate, self.validation.labels, self.multilabel, AUTOAUGMENT_CIFAR,
-                                   NO_POLICY, seconds, pass_s, rng, deadline=lambda: time.monotonic() > end)
+                                   NO_POLICY, seconds, pass_s, rng, cfg.search, deadline=lambda: time.monotonic() > end)
             self.policy_search, policy = result, result.policy
             best = sorted(result.candidates, key=lambda c: c.loss)[:3]
             for c in best:
