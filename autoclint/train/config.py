@@ -73,7 +73,7 @@ class TrainCfg:
     #   until the benchmark says otherwise
     augment_share: float = 0.1  # the search may spend this share of the time left
     augment_min_left: float = 0.3  # ... and starts only while this share of the budget is left (time to pay)
-    search: SearchCfg = SearchCfg()  # the light FAA search's own constants (candidates, draws, ranking check)
     augment_fit_ratio: float = 0.5  # saturating: train loss below this share of the held-out loss ...
     #   (or a slice without a gain)
+    search: SearchCfg = SearchCfg()  # the light FAA search's own constants (candidates, draws, ranking check)
     seed: int = 0
