@@ -16,12 +16,13 @@ class TrainCfg:
     max_frames: int = 8  # frames sampled per clip (AutoCLINT)
     net_min_long_side: int = 64  # smaller inputs are upsampled for the pretrained net (ImageNet features need it)
     scan_examples: int = 256  # examples whose median shape sets the input size ...
-    scan_s: float = 0.5  # ... or fewer, those decoded in this time (256 camera photos take ~5-40 s to decode;
-    #   with 1.0 s, 1-megapixel photos gave their first prediction at 3.5 s)
-    read_batch_bytes: int = 32 * 2**20  # decoded source values per reading step, so reads stop on time (84
-    #   1-megapixel photos came in one 256-example step of 1.7 s when the first read was to take 0.5 s)
-    first_read_s: float = 0.5  # reading before the first prediction; the rest is read next, and its own pixel
-    #   prediction comes before the frozen features: with 1.0 s the first prediction came at 2.4 s on
+    scan_s: float = 0.25  # ... or fewer, those decoded in this time (256 camera photos take ~5-40 s to decode;
+    #   with 1.0 s, 1-megapixel photos gave their first prediction at 3.5 s, with 0.5 s at 2.4 s)
+    read_batch_bytes: int = 16 * 2**20  # decoded source values per reading step, so reads stop on time (84
+    #   1-megapixel photos came in one 256-example step of 1.7 s when the first read was to take 0.5 s; at
+    #   32 MiB a step of 10 took ~0.5 s, at 16 MiB 5 photos take ~0.25 s)
+    first_read_s: float = 0.5  # reading before the first prediction, the scan included; the rest is read next,
+    #   and its own pixel prediction comes before the frozen features: with 1.0 s the first prediction came at 2.4 s on
     #   Cifar16 and Fashion8 (scan, read, ridge, test read), and a pixel prediction 1.4 s earlier is worth
     #   ~0.01 ALC on Fashion (NAUC 0.93 x the log-time it gains)
     cache_bytes: int = 6 * 2**30  # memory cap for the uint8 train cache; larger sets are streamed
