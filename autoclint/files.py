@@ -6,6 +6,8 @@ import shutil
 
 from autoclint.errors import AutoclintError
 
+MODEL_FILES = frozenset({"model.json", "weights.pt", "ridge.npz"})  # everything a saved model folder holds
+
 
 def check_destination(folder: str, own_files: frozenset[str], marker: str, overwrite: bool, flag: str) -> None:
     """Refuse to write `folder` when it holds anything but an earlier output of the same command.
@@ -24,6 +26,12 @@ def check_destination(folder: str, own_files: frozenset[str], marker: str, overw
     shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
     raise AutoclintError(f"{folder}: holds files this command did not write ({shown}); choose an empty or new "
                          f"folder, or pass {flag} to replace it.")
+
+
+def check_model_destination(folder: str, overwrite: bool = False) -> None:
+    """Refuse a destination holding files that are not an earlier saved model (unless overwrite); here, not
+    in train.checkpoint, so that a command checks it before importing torch."""
+    check_destination(os.path.abspath(folder), MODEL_FILES, "model.json", overwrite, "--overwrite")
 
 
 def replace_folder(complete: str, final: str) -> None:

@@ -6,7 +6,8 @@ A saved model is a folder:
                  the augmentation policy a fine-tuned network was trained with (for the record)
     weights.pt   the network's state dict (kinds "features" and "finetune")
     ridge.npz    the ridge head (kinds "pixels" and "features")
-It holds the best single predictor by held-out NAUC; averaged predictions are not stored.
+model.json also holds the calibration fitted on held-out data (train/calibrate.py): predictions are
+probabilities, and multi-label decisions use per-class thresholds. It holds the best single predictor by held-out NAUC; averaged predictions are not stored.
 """
 from __future__ import annotations
 
@@ -22,18 +23,13 @@ import torch
 
 from autoclint.data.adapt import InputShape, iterate_cache
 from autoclint.errors import AutoclintError
-from autoclint.files import check_destination, replace_folder
+from autoclint.files import check_model_destination, replace_folder
 from autoclint.train.heads import RidgeHead, pixel_features
 from autoclint.train.runner import NetRunner, Preprocess
 from autoclint.train.anytime import KINDS
+from autoclint.train.calibrate import Calibration
 
 FORMAT = 1
-MODEL_FILES = frozenset({"model.json", "weights.pt", "ridge.npz"})  # everything a saved model folder holds
-
-
-def check_model_destination(folder: str, overwrite: bool = False) -> None:
-    """Refuse a destination holding files that are not an earlier saved model (unless overwrite)."""
-    check_destination(os.path.abspath(folder), MODEL_FILES, "model.json", overwrite, "--overwrite")
 
 
 @dataclass
@@ -52,6 +48,7 @@ class Exported:
     state: dict | None  # network weights, kinds "features" and "finetune"
     network: Preprocess | None  # None for "pixels"
     policy: list = field(default_factory=list)  # augmentation the fine-tune was trained with (Policy.to_list)
+    calibration: Calibration | None = None  # scores -> probabilities (None: defaults, as a model saved before it)
 
 
 def save_trained(exported: Exported | None, folder: str, class_names: list[str] | None = None,
@@ -69,7 +66,8 @@ def save_trained(exported: Exported | None, folder: str, class_names: list[str] 
             "num_classes": exported.num_classes, "multilabel": exported.multilabel,
             "pixel_side": exported.pixel_side, "class_names": class_names,
             "network": exported.network.to_dict() if exported.network is not None else None,
-            "augmentation_policy": exported.policy}
+            "augmentation_policy": exported.policy,
+            "calibration": (exported.calibration or Calibration(exported.multilabel)).to_dict()}
     folder = os.path.abspath(folder)
     parent = os.path.dirname(folder)
     os.makedirs(parent, exist_ok=True)
@@ -102,21 +100,31 @@ class TrainedModel:
     ridge: RidgeHead | None
     runner: NetRunner | None
     class_names: list[str] | None = None
+    calibration: Calibration | None = None
 
-    def predict_cache(self, x_u8: np.ndarray) -> np.ndarray:
-        """(N, num_classes) scores in [0, 1] for a uint8 cache made at self.shape."""
+    def __post_init__(self):
+        if self.calibration is None:
+            self.calibration = Calibration(self.multilabel)
+
+    def scores_cache(self, x_u8: np.ndarray) -> np.ndarray:
+        """(N, num_classes) the predictor's own scores in [0, 1] (what the learner predicted with: ranks per
+        class, not probabilities) for a uint8 cache made at self.shape."""
         if self.kind == "pixels":
             return self.ridge.predict(pixel_features(x_u8, self.pixel_side))
         if self.kind == "features":
             return self.runner.predict_ridge(self.ridge, x_u8, self.tta)
         return self.runner.predict(x_u8, tta=self.tta)
 
-    def predict_dataset(self, dataset) -> np.ndarray:
-        """Scores for every example of a tf.data dataset of (tensor (T, H, W, C), label) pairs."""
-        scores = [self.predict_cache(x) for x, _ in iterate_cache(dataset, self.shape, self.low, self.high)]
+    def scores_dataset(self, dataset) -> np.ndarray:
+        """The predictor's own scores for every example of a tf.data dataset of (tensor (T, H, W, C), label)."""
+        scores = [self.scores_cache(x) for x, _ in iterate_cache(dataset, self.shape, self.low, self.high)]
         if not scores:
             raise AutoclintError("the dataset to predict on holds no example.")
         return np.concatenate(scores)
+
+    def predict_dataset(self, dataset) -> np.ndarray:
+        """Calibrated probabilities for every example (rows sum to 1 unless multi-label)."""
+        return self.calibration.probabilities(self.scores_dataset(dataset))
 
 
 def _read_json(path: str) -> dict:
@@ -149,7 +157,8 @@ def load_trained(folder: str, device: str | None = None) -> TrainedModel:
         model = TrainedModel(info["kind"], bool(info["tta"]), shape, float(info["low"]), float(info["high"]),
                              int(info["num_classes"]), bool(info["multilabel"]), int(info["pixel_side"]),
                              None if info["valid_nauc"] is None else float(info["valid_nauc"]), ridge, runner,
-                             info.get("class_names"))
+                             info.get("class_names"),
+                             Calibration.from_dict(info["calibration"]) if info.get("calibration") else None)
     except (KeyError, TypeError, ValueError) as e:
         raise AutoclintError(f"{path}: incomplete or malformed ({type(e).__name__}: {e}).") from None
     if runner is not None:

@@ -25,6 +25,7 @@ from autoclint.data.cache import TestSetCache, TrainCache
 from autoclint.nets import default_backbone
 from autoclint.nets.registry import create_model
 from autoclint.train.anytime import Anytime, Candidate, Single
+from autoclint.train.calibrate import fit_calibration
 from autoclint.train.checkpoint import Exported
 from autoclint.train.clock import Clock
 from autoclint.train.config import TrainCfg
@@ -139,10 +140,12 @@ class Session:
         if best is None:
             return None
         single = best.single
+        held_out = self.validation.labels if self.validation is not None else None
         return Exported(single.kind, single.tta, best.score.nauc if best.score else math.nan, self.shape,
                         self.scan.low, self.scan.high, self.num_classes, self.multilabel, self.cfg.pixel_side,
                         single.ridge, single.state, self.runner.pre if single.kind != "pixels" else None,
-                        self.tuner.policy.to_list() if single.kind == "finetune" else [])
+                        self.tuner.policy.to_list() if single.kind == "finetune" else [],
+                        fit_calibration(held_out, best.valid, self.multilabel))
 
     # ------------------------------------------------------------------ stages
 

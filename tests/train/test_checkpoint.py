@@ -34,12 +34,16 @@ def test_saved_model_predicts_like_the_best_predictor(tmp_path, stages, kind):
     model = load_trained(folder)
     assert model.kind == session.export().kind and (kind is None or model.kind == kind)
     assert model.class_names[0] == "s1" and model.num_classes == 40
-    predictions = model.predict_dataset(test.get_dataset())
+    predictions = model.scores_dataset(test.get_dataset())
     assert predictions.shape == (120, 40)
     if model.kind == "pixels":  # the best predictor's own test prediction is the session's current one
         np.testing.assert_allclose(predictions, session.anytime.prediction, rtol=1e-5, atol=1e-6)
     solution = read_solution(shared("suite", "Faces", "Faces.solution"))
     assert nauc(solution, predictions) > 0.9  # faces: pixels alone reach 0.99 (measured)
+    probabilities = model.predict_dataset(test.get_dataset())  # calibrated on the held-out split
+    assert model.calibration.fitted_on == len(session.validation) > 0
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(probabilities.argmax(1), predictions.argmax(1))
 
 
 def test_saving_replaces_an_older_model_only_when_complete_and_never_someone_elses_files(tmp_path):
