@@ -1,6 +1,8 @@
 """Every constant that steers training, with the reason for its value."""
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
 
 from autoclint.augment.search import SearchCfg
@@ -21,7 +23,7 @@ class TrainCfg:
     read_batch_bytes: int = 16 * 2**20  # decoded source values per reading step, so reads stop on time (84
     #   1-megapixel photos came in one 256-example step of 1.7 s when the first read was to take 0.5 s; at
     #   32 MiB a step of 10 took ~0.5 s, at 16 MiB 5 photos take ~0.25 s)
-    first_read_s: float = 0.5  # reading before the first prediction, the scan included; the rest is read next,
+    first_read_s: float = 0.5  # reading before the first prediction (after the scan); the rest is read next,
     #   and its own pixel prediction comes before the frozen features: with 1.0 s the first prediction came at 2.4 s on
     #   Cifar16 and Fashion8 (scan, read, ridge, test read), and a pixel prediction 1.4 s earlier is worth
     #   ~0.01 ALC on Fashion (NAUC 0.93 x the log-time it gains)
@@ -78,3 +80,48 @@ class TrainCfg:
     #   (or a slice without a gain)
     search: SearchCfg = SearchCfg()  # the light FAA search's own constants (candidates, draws, ranking check)
     seed: int = 0
+
+
+def _convert(text: str, kind, key: str):
+    """`text` as the field's type (int, float, str, bool, tuple[float, ...])."""
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        if typing.get_origin(kind) is tuple:
+            inner = typing.get_args(kind)[0]
+            return tuple(inner(v) for v in text.replace(",", " ").split())
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{key}={text}: not a valid {getattr(kind, '__name__', kind)}") from None
+
+
+def with_overrides(cfg, settings: list[str]):
+    """`cfg` (TrainCfg, or a nested config such as TrainCfg.search) with `key=value` settings applied;
+    nested keys are dotted (`search.min_candidates=4`). An unknown key or a bad value raises ValueError
+    naming it and the keys there are."""
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"{setting!r}: expected key=value")
+        head, _, rest = key.partition(".")
+        hints = typing.get_type_hints(type(cfg))
+        names = [f.name for f in dataclasses.fields(cfg)]
+        if head not in names:
+            raise ValueError(f"{head}: no such setting; known: {', '.join(names)}")
+        current = getattr(cfg, head)
+        if rest:
+            if not dataclasses.is_dataclass(current):
+                raise ValueError(f"{key}: {head} has no parts")
+            try:
+                new = with_overrides(current, [f"{rest}={value}"])
+            except ValueError as e:
+                raise ValueError(f"{head}.{e}") from None
+        else:
+            if dataclasses.is_dataclass(current):
+                raise ValueError(f"{key}: set its parts ({head}.name=value)")
+            new = _convert(value.strip(), hints[head], key)
+        cfg = dataclasses.replace(cfg, **{head: new})
+    return cfg

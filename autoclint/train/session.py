@@ -152,10 +152,6 @@ class Session:
     def _read_first(self, dataset) -> None:
         cfg, clock = self.cfg, self.clock
         started = time.monotonic()
-        # The first prediction must not wait for a large set: the scan and a first part take a fraction of a
-        # second together (half the budget at most, the test set must still be read and predicted), the
-        # rest is read before the frozen features.
-        first_part_ends = clock.at(min(cfg.first_read_s, 0.5 * clock.left()))
         self.scan = scan(dataset, cfg.scan_examples, until=clock.at(min(cfg.scan_s, 0.25 * clock.left())))
         frames = min(self.scan.median.frames, cfg.max_frames)
         cap = side_cap(self.scan.median, self.train_size or 10**9, frames, cfg.max_side, cfg.largest_side,
@@ -163,7 +159,9 @@ class Session:
         self.shape = adapted_shape(self.scan.median, cap, cap * cfg.wide_factor, cfg.max_frames)
         self.cache = TrainCache(dataset, self.shape, self.scan.low, self.scan.high, cfg.cache_bytes,
                                 read_batch(self.scan.median, cfg.read_batch_bytes))
-        self.cache.read(until=first_part_ends)
+        # The first prediction must not wait for a large set: read for a fraction of a second (half the budget
+        # at most, the test set must still be read and predicted), the rest before the frozen features.
+        self.cache.read(until=clock.at(min(cfg.first_read_s, 0.5 * clock.left())))
         if not len(self.cache):
             raise ValueError("the train set is empty")
         clock.measure("read", len(self.cache), time.monotonic() - started)
