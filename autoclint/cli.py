@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import os
@@ -62,22 +63,13 @@ def add_convert_parser(subparsers) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from autoclint.data import convert
-    source = args.source.rstrip("/")
-    if source.endswith(".csv"):
-        collected = convert.collect_csv(source)
-    elif source.endswith((".npz", ".npy")):
-        x, y = convert.load_arrays(source, args.y)
-        names = None
-        if args.class_names:
-            with open(args.class_names, encoding="utf-8") as f:
-                names = [line.strip() for line in f if line.strip()]
-        collected = convert.collect_arrays(x, y, names, origin=source)
-    else:
-        collected = convert.collect_folder(source)
-    # a CSV is named after its folder: `pokemon/labels.csv` -> pokemon
-    stem_of = os.path.dirname(os.path.abspath(source)) if source.endswith(".csv") else source
-    name = args.name or os.path.splitext(os.path.basename(stem_of))[0]
+    from autoclint.data import convert, source
+    names = None
+    if args.class_names:
+        with open(args.class_names, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    collected = source.collect(args.source, args.y, names)
+    name = args.name or source.default_name(args.source)
     root = convert.write_dataset(collected, args.out, name, args.test_size, args.seed, args.max_side,
                                  args.max_frames, args.overwrite, progress)
     print(f"wrote {root}: {len(collected.examples)} {collected.kind} examples, {len(collected.class_names)} classes")
@@ -86,25 +78,40 @@ def run_convert(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- train
 
-TRAIN_HELP = """Train the autoclint model on an AutoDL dataset within a time budget and save the best predictor.
+TRAIN_HELP = """Train the autoclint model on your data within a time budget and save the best predictor.
+
+DATA is an AutoDL dataset, or anything `autoclint convert` reads (a folder of class folders, optionally
+split into train/ and test/; a `path,labels` CSV; numpy arrays). A raw source is converted once into a
+cache (~/.cache/autoclint/datasets, or $AUTOCLINT_CACHE_DIR), keyed by its files: the next run on the
+same files reuses it, a changed folder is converted again; --test-size of each class is kept apart as a
+test set unless the folder is split already.
 
 Runs the same learner as the challenge submission (model.py), in this process, without the challenge
 clock's harness: train() is called until the model stops or the budget is spent. When the dataset has
 a test set, a prediction is made on it whenever validation improves, and scored when <name>.solution
 is present. The saved folder is what `autoclint predict` reads.
-Example:  autoclint train datasets/Photos --budget 300 --save models/photos
+Examples:  autoclint train photos/ --budget 60 --save models/photos
+           autoclint train datasets/Photos --budget 300 --save models/photos
 """
 
 
 def add_train_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train on an AutoDL dataset and save the best model",
                               description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dataset", help="AutoDL dataset root (holding <name>.data/) or its <name>.data folder")
+    p.add_argument("dataset", metavar="DATA", help="AutoDL dataset (its root or <name>.data folder), or a folder "
+                   "of class folders, a .csv, .npz or .npy to convert")
     p.add_argument("--save", required=True, help="folder for the trained model (written once training ends; an "
                    "earlier saved model there is replaced, a folder holding other files is refused)")
     p.add_argument("--overwrite", action="store_true", help="replace the --save folder even if it holds other files")
     p.add_argument("--budget", type=float, default=300.0, help="seconds of training (default 300)")
     p.add_argument("--backbone", default="", help="network (default: the best pretrained one available)")
+    p.add_argument("--test-size", type=float, default=0.2, help="share of each class kept apart as a test set "
+                   "when DATA is converted (default 0.2)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a learner setting (autoclint/train/config.py, where each has its reason), e.g. "
+                        "--set lr=0.01 --set search.min_candidates=4; repeatable")
+    p.add_argument("--seed", type=int, default=0, help="seed of the learner (default 0); choices that depend on "
+                   "the machine's speed may still differ between runs")
     p.set_defaults(func=run_train)
 
 
@@ -129,20 +136,29 @@ def _class_names(data_dir: str, dataset) -> list[str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    # Arguments first: a mistake is reported before seconds of TensorFlow and torch imports.
+    if not args.budget > 0:
+        raise AutoclintError(f"--budget={args.budget:g}: must be positive.")
+    if not 0 < args.test_size < 1:
+        raise AutoclintError(f"--test-size={args.test_size:g}: must be between 0 and 1.")
+    from autoclint.train.config import TrainCfg, with_overrides
+    try:
+        cfg = with_overrides(cfg, args.set)
+    except ValueError as e:
+        raise AutoclintError(f"--set {e}.") from None
+    from autoclint.files import check_model_destination
+    check_model_destination(args.save, args.overwrite)  # before the budget is spent, not after
+    from autoclint.data.source import as_autodl_dataset
+    root = as_autodl_dataset(args.dataset, args.test_size, progress=progress)
     from autoclint.data.dataset import AutoDLDataset, check_records
     from autoclint.harness.layout import task_name
     from autoclint.harness.scoring import read_solution
-    from autoclint.metrics import nauc
     from autoclint.nets import list_models
-    from autoclint.train.checkpoint import check_model_destination, save_trained
-    from autoclint.train.config import TrainCfg
+    from autoclint.train.checkpoint import save_trained
     from autoclint.train.session import Session
-    if args.budget <= 0:
-        raise AutoclintError(f"--budget={args.budget:g}: must be positive.")
     if args.backbone and args.backbone not in list_models():
         raise AutoclintError(f"--backbone={args.backbone}: unknown; known: {', '.join(list_models())}.")
-    check_model_destination(args.save, args.overwrite)  # before the budget is spent, not after
-    data_dir = _data_dir(args.dataset)
+    data_dir = _data_dir(root)
     check_records(os.path.join(data_dir, "train"))
     train = AutoDLDataset(os.path.join(data_dir, "train"))
     test = None
@@ -151,15 +167,38 @@ def run_train(args: argparse.Namespace) -> int:
         test = AutoDLDataset(os.path.join(data_dir, "test"))
     solution_path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
     solution = read_solution(solution_path) if test is not None and os.path.isfile(solution_path) else None
-    session = Session(train.get_metadata().get_output_size(), TrainCfg(backbone=args.backbone),
+    session = Session(train.get_metadata().get_output_size(), cfg,
                       train_size=train.get_metadata().size())
     start = time.monotonic()
-    shown = None
     bar = budget_bar(args.budget)
-    while not session.done_training and time.monotonic() - start < args.budget:
-        session.train(train.get_dataset(), args.budget - (time.monotonic() - start))
+    with contextlib.ExitStack() as stack:
+        if bar is not None:  # log lines go above the bar instead of through it
+            from tqdm.contrib.logging import logging_redirect_tqdm
+            stack.enter_context(logging_redirect_tqdm())  # the root logger's handler (main's basicConfig)
+        try:
+            _train_until_done(session, train, test, solution, args.budget, start, bar)
+        except KeyboardInterrupt:  # Ctrl-C: what was learned so far is still worth saving
+            if bar is not None:
+                bar.close()
+            if session.export() is None:
+                raise AutoclintError("interrupted before any predictor was fitted; nothing saved.") from None
+            print(f"interrupted at {time.monotonic() - start:.1f} s: saving the best predictor so far",
+                  file=sys.stderr)
+    exported = session.export()
+    folder = save_trained(exported, args.save, _class_names(data_dir, train), args.overwrite)
+    validated = "" if exported.valid_nauc != exported.valid_nauc else f", valid NAUC {exported.valid_nauc:.4f}"
+    print(f"saved {folder}: {exported.kind} predictor{validated}")
+    return 0
+
+
+def _train_until_done(session, train, test, solution, budget: float, start: float, bar) -> None:
+    """train() and test() in turn, as the challenge's ingestion does, with a line per new prediction."""
+    from autoclint.metrics import nauc
+    shown = None
+    while not session.done_training and time.monotonic() - start < budget:
+        session.train(train.get_dataset(), budget - (time.monotonic() - start))
         if test is not None:
-            prediction = session.test(test.get_dataset(), args.budget - (time.monotonic() - start))
+            prediction = session.test(test.get_dataset(), budget - (time.monotonic() - start))
             if prediction is not shown:
                 shown = prediction
                 score = f", test NAUC {nauc(solution, prediction):.4f}" if solution is not None else ""
@@ -169,14 +208,10 @@ def run_train(args: argparse.Namespace) -> int:
         if bar is not None:
             status = session.status()
             bar.set_postfix_str(f"{status.stage}, {status.score}")
-            bar.update(min(args.budget, time.monotonic() - start) - bar.n)
+            bar.update(min(budget, time.monotonic() - start) - bar.n)
     if bar is not None:
+        bar.update(min(budget, time.monotonic() - start) - bar.n)
         bar.close()
-    exported = session.export()
-    folder = save_trained(exported, args.save, _class_names(data_dir, train), args.overwrite)
-    validated = "" if exported.valid_nauc != exported.valid_nauc else f", valid NAUC {exported.valid_nauc:.4f}"
-    print(f"saved {folder}: {exported.kind} predictor{validated}")
-    return 0
 
 
 # ----------------------------------------------------------------------------- predict
@@ -185,7 +220,10 @@ PREDICT_HELP = """Predict classes with a model saved by `autoclint train`.
 
 INPUT is an AutoDL dataset (its test set, or --subset train), or image / video files and folders of
 them (searched recursively; a folder holding only images counts as images, not as one clip). Writes a
-CSV: example, predicted class(es), then one score column per class.
+CSV: example, predicted class(es), then one probability column per class, P(class): calibrated on the
+held-out part of the training data; they sum to 1 over classes, except for multi-label models, where
+each is the probability of that class alone and a class is predicted above its own threshold (fitted on
+held-out data, saved with the model).
 Example:  autoclint predict models/photos new_photos/ --out predictions.csv
 """
 
@@ -229,6 +267,7 @@ def _file_examples(files: list[str]) -> Iterator:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    import numpy as np
     import tensorflow as tf
     from autoclint.train.checkpoint import load_trained
     model = load_trained(args.model)
@@ -254,10 +293,9 @@ def run_predict(args: argparse.Namespace) -> int:
     out = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")
     try:
         writer = csv.writer(out)
-        writer.writerow(["example", "predicted"] + classes)
-        for name, row in zip(names, scores):
-            chosen = [classes[k] for k in range(len(row)) if row[k] > 0.5] if model.multilabel else []
-            predicted = " ".join(chosen) or classes[int(row.argmax())]
+        writer.writerow(["example", "predicted"] + [f"P({c})" for c in classes])
+        for name, row, chosen in zip(names, scores, model.calibration.decide(scores)):
+            predicted = " ".join(classes[k] for k in np.flatnonzero(chosen))
             writer.writerow([name, predicted] + [f"{v:.6g}" for v in row])
     finally:
         if out is not sys.stdout:
@@ -270,8 +308,10 @@ def run_predict(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
+    from autoclint import __version__
     parser = argparse.ArgumentParser(prog="autoclint", description="Any-time image and video classification "
                                      "under the AutoDL challenge protocol.")
+    parser.add_argument("--version", action="version", version=f"autoclint {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_convert_parser(subparsers)
     add_train_parser(subparsers)
@@ -279,7 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_tensorflow() -> None:
+    """TensorFlow's start-up banner (oneDNN, CPU instructions, absl) says nothing a user can act on."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_tensorflow()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:

@@ -25,7 +25,8 @@ def test_train_saves_and_predict_reads_the_test_set(saved_model, tmp_path, capsy
     out = tmp_path / "p.csv"
     assert main(["predict", saved_model, shared("suite", "Faces"), "--out", str(out)]) == 0
     rows = read_rows(out)
-    assert rows[0][:3] == ["example", "predicted", "s1"] and len(rows[0]) == 42
+    assert rows[0][:3] == ["example", "predicted", "P(s1)"] and len(rows[0]) == 42
+    assert all(abs(sum(float(v) for v in r[2:]) - 1) < 1e-4 for r in rows[1:])  # probabilities
     assert len(rows) == 121
     solution = [line.split() for line in open(shared("suite", "Faces", "Faces.solution"))]
     truth = [f"s{row.index('1') + 1}" for row in solution]
@@ -51,7 +52,14 @@ def test_bad_arguments_are_one_sentence(saved_model, tmp_path, capsys):
         (["predict", str(tmp_path), readme], "model.json: missing"),
         (["train", shared("suite", "Faces"), "--budget", "0", "--save", str(tmp_path / "m")], "must be positive"),
         (["train", shared("suite", "Faces"), "--backbone", "vgg", "--save", str(tmp_path / "m")], "unknown"),
-        (["train", str(tmp_path / "nothing"), "--save", str(tmp_path / "m")], "no such dataset folder"),
+        (["train", str(tmp_path / "nothing"), "--save", str(tmp_path / "m")], "no such file or folder"),
+        (["train", shared("raw", "photos", "nature"), "--save", str(tmp_path / "m")], "found 0 class folder(s)"),
+        (["train", readme, "--save", str(tmp_path / "m")], "not a dataset this tool reads"),
+        (["train", shared("raw", "photos"), "--test-size", "1", "--save", str(tmp_path / "m")], "between 0 and 1"),
+        (["train", shared("suite", "Faces"), "--set", "lrr=1", "--save", str(tmp_path / "m")],
+         "--set lrr: no such setting; known: max_side"),
+        (["train", shared("suite", "Faces"), "--set", "search.draws=x", "--save", str(tmp_path / "m")],
+         "--set search.draws=x: not a valid int"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -92,3 +100,54 @@ def test_train_replaces_its_own_earlier_model_and_overwrite_replaces_anything(sa
     assert main(["train", shared("suite", "Faces"), "--budget", "3", "--save", str(theirs), "--overwrite"]) == 0
     assert sorted(os.listdir(theirs)) in (["model.json", "ridge.npz"], ["model.json", "weights.pt"],
                                           ["model.json", "ridge.npz", "weights.pt"])
+
+
+def test_train_from_a_folder_of_class_folders_converts_once(tmp_path, monkeypatch, caplog):
+    """The issue's `train photos/`: converted into the cache, trained, saved; a second run reuses the
+    conversion; the saved model predicts calibrated probabilities for files."""
+    monkeypatch.setenv("AUTOCLINT_CACHE_DIR", str(tmp_path / "cache"))
+    photos = shared("raw", "photos")
+    model = str(tmp_path / "photos-model")
+    caplog.set_level("INFO", logger="autoclint")
+    assert main(["train", photos, "--budget", "8", "--save", model]) == 0
+    assert "converted into" in caplog.text and len(os.listdir(tmp_path / "cache")) == 1
+    caplog.clear()
+    assert main(["train", photos, "--budget", "3", "--save", model]) == 0
+    assert "reusing its conversion" in caplog.text and len(os.listdir(tmp_path / "cache")) == 1
+    out = tmp_path / "p.csv"
+    files = [os.path.join(photos, "nature", sorted(os.listdir(os.path.join(photos, "nature")))[0]),
+             os.path.join(photos, "objects", sorted(os.listdir(os.path.join(photos, "objects")))[0])]
+    assert main(["predict", model, *files, "--out", str(out)]) == 0
+    rows = read_rows(out)
+    assert rows[0] == ["example", "predicted", "P(buildings)", "P(nature)", "P(objects)"]
+    assert [r[0] for r in rows[1:]] == files
+    assert all(abs(sum(float(v) for v in r[2:]) - 1) < 1e-4 for r in rows[1:])
+
+
+def test_ctrl_c_during_training_keeps_the_best_predictor(tmp_path, monkeypatch, capsys):
+    """An interrupt after the first prediction still saves a usable model; before any, nothing is written."""
+    from autoclint.train.session import Session
+    real_train, calls = Session.train, []
+
+    def train_then_interrupt(self, dataset, remaining_s):
+        calls.append(remaining_s)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        real_train(self, dataset, remaining_s)
+
+    monkeypatch.setattr(Session, "train", train_then_interrupt)
+    model = tmp_path / "m"
+    assert main(["train", shared("suite", "Faces"), "--budget", "60", "--save", str(model)]) == 0
+    assert "interrupted at" in capsys.readouterr().err
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), shared("suite", "Faces"), "--out", str(out)]) == 0
+    assert len(read_rows(out)) == 121
+    calls.append("again")  # every call is now past the first: interrupted before anything was fitted
+    assert main(["train", shared("suite", "Faces"), "--budget", "60", "--save", str(tmp_path / "n")]) == 2
+    assert "nothing saved" in capsys.readouterr().err and not (tmp_path / "n").exists()
+
+
+def test_version():
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
