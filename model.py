@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the package sh
 import numpy as np  # noqa: E402
 
 from autoclint.data.reader import count_examples  # noqa: E402
-from autoclint.train.config import TrainCfg  # noqa: E402
+from autoclint.train.config import TrainCfg, with_overrides  # noqa: E402
 from autoclint.train.session import Session  # noqa: E402
 
 log = logging.getLogger("autoclint")
@@ -26,8 +26,10 @@ class Model:
     def __init__(self, metadata, cfg: TrainCfg | None = None):
         # The harness builds Model(metadata) only: the benchmark picks the backbone and the augmentation
         # policy through the environment.
-        cfg = cfg or TrainCfg(backbone=os.environ.get("AUTOCLINT_BACKBONE", ""),
-                              augment=os.environ.get("AUTOCLINT_AUGMENT") or "none")
+        # AUTOCLINT_SET: "key=value;key=value" settings of TrainCfg (bench/run.py --set).
+        cfg = cfg or with_overrides(TrainCfg(backbone=os.environ.get("AUTOCLINT_BACKBONE", ""),
+                                             augment=os.environ.get("AUTOCLINT_AUGMENT") or "none"),
+                                    [s for s in os.environ.get("AUTOCLINT_SET", "").split(";") if s.strip()])
         self.num_classes = metadata.get_output_size()
         self.session = Session(self.num_classes, cfg, train_size=metadata.size())
         self.done_training = False

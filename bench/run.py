@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augmentation policy once fine-tuning saturates (sets AUTOCLINT_AUGMENT): none (crop and "
                         "flip only, the default), faa (the light Fast AutoAugment search), random (sub-policies "
                         "drawn from the same pool without a search: the search's control)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrainCfg setting for the run (sets AUTOCLINT_SET; repeatable; dotted for parts, e.g. "
+                        "search.min_candidates=4); shown in the table's mode column")
     p.add_argument("--eager", action="store_true",
                    help="ingestion builds the datasets eagerly (default: TF1 graph mode, as the challenge ran)")
     p.add_argument("--recollect", action="store_true",
@@ -121,7 +124,8 @@ def run_one(name: str, args: argparse.Namespace, out: str) -> dict:
     run_dir = os.path.join(REPO, "bench", "runs", os.path.basename(out), name)  # predictions: not committed
     dataset_out = os.path.join(out, name)
     os.makedirs(dataset_out, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", AUTOCLINT_BACKBONE=args.backbone, AUTOCLINT_AUGMENT=args.augment)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", AUTOCLINT_BACKBONE=args.backbone, AUTOCLINT_AUGMENT=args.augment,
+               AUTOCLINT_SET=";".join(args.set))
     cmd = [sys.executable, "-m", "autoclint.harness.run_local", f"--dataset_dir={os.path.join(args.suite, name)}",
            f"--code_dir={args.code_dir}", f"--time_budget={args.budget}", f"--result_dir={run_dir}"]
     cmd += ["--eager"] if args.eager else []
@@ -130,7 +134,7 @@ def run_one(name: str, args: argparse.Namespace, out: str) -> dict:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    row = {"dataset": name, "backbone": args.backbone or "default", "mode": "eager" if args.eager else "graph",
+    row = {"dataset": name, "backbone": args.backbone or "default", "mode": ("eager" if args.eager else "graph") + "".join(f", {x}" for x in args.set),
            "budget_s": args.budget, "wall_s": round(time.time() - started, 1),
            "peak_rss_mib": round(usage.ru_maxrss / 1024), "policy": "none"}
     scores_path = os.path.join(run_dir, "scores", "scores.txt")
