@@ -126,9 +126,14 @@ def search_policy(evaluate: Evaluate, labels: np.ndarray, multilabel: bool, pool
     """
     started = time.monotonic()
     wanted = candidates_affordable(seconds, pass_s, cfg)
+
+    def result(policy: Policy, applied: bool, baseline: Candidate | None, candidates: list[Candidate],
+               agreement: float = float("nan")) -> SearchResult:
+        return SearchResult(policy, applied, baseline, tuple(candidates), time.monotonic() - started, agreement,
+                            wanted, cfg.min_candidates)
+
     if wanted < cfg.min_candidates:  # Pokemon on 2 cores: 4 candidates in 7.8 s that nothing could rank
-        return SearchResult(default, False, None, (), time.monotonic() - started, float("nan"), wanted,
-                            cfg.min_candidates)
+        return result(default, False, None, [])
     half = split_halves(labels, rng)
     baseline = score(evaluate, Policy(()), labels, multilabel, cfg.draws, half)
     candidates: list[Candidate] = []
@@ -137,14 +142,11 @@ def search_policy(evaluate: Evaluate, labels: np.ndarray, multilabel: bool, pool
             break
         subs = tuple(pool[i] for i in rng.choice(len(pool), cfg.sub_policies, replace=True))
         candidates.append(score(evaluate, Policy(subs), labels, multilabel, cfg.draws, half))
-    seconds_spent = time.monotonic() - started
     agreement = rank_agreement(candidates)
     if len(candidates) < cfg.min_candidates or not agreement >= cfg.min_agreement:
-        return SearchResult(default, False, baseline, tuple(candidates), seconds_spent, agreement, wanted,
-                            cfg.min_candidates)
+        return result(default, False, baseline, candidates, agreement)
     best = [candidates[i] for i in np.argsort([c.loss for c in candidates], kind="stable")[:cfg.keep]]
     subs: list[SubPolicy] = []
     for c in best:
         subs.extend(s for s in c.policy.subs if s not in subs)
-    return SearchResult(Policy(tuple(subs)), True, baseline, tuple(candidates), seconds_spent, agreement, wanted,
-                        cfg.min_candidates)
+    return result(Policy(tuple(subs)), True, baseline, candidates, agreement)
