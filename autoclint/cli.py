@@ -143,7 +143,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise AutoclintError(f"--test-size={args.test_size:g}: must be between 0 and 1.")
     from autoclint.train.config import TrainCfg, with_overrides
     try:
-        cfg = with_overrides(cfg, args.set)
+        cfg = with_overrides(TrainCfg(backbone=args.backbone, seed=args.seed), args.set)
     except ValueError as e:
         raise AutoclintError(f"--set {e}.") from None
     from autoclint.files import check_model_destination
