@@ -253,21 +253,27 @@ class Session:
             log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes): the rest is streamed, "
                         "a quarter of the cached train examples swapped for new ones before each fine-tune slice",
                         self.cache.cap, cfg.cache_bytes / 2**30)
-        budget = cfg.features_share * (clock.left() - cfg.reserve_s)
+        left = clock.left() - cfg.reserve_s
         n_test = len(self.test_cache) if self.test_cache is not None else 0
-        if budget < 1.0:
+        if max(cfg.features_share, cfg.max_features_share) * left < 1.0:
             return self._stop(f"{clock.left():.1f} s left: too little for frozen features")
         started = time.monotonic()
         self._build_net()
         probe = split.train[:min(len(split.train), 16)]
         f_probe = self._features(probe)
         per = max(clock.cost("net_pass", 1), 1e-6) * COST_MARGIN
-        mirrored = self.validation is not None
-        # valid (plain + mirrored) and the test pass (+ mirrored) come first; train examples get what is left
-        fixed = per * (len(split.valid) * (1 + mirrored) + n_test * (1 + mirrored))
-        room = (budget - (time.monotonic() - started) - fixed) / per
-        n_fit = int(min(len(split.train), cfg.max_feature_examples, room / (1 + 0.5 * mirrored)))
-        if n_fit < min(len(split.train), 32):
+        # The held-out and test passes come first (plain + mirrored for the mirror check and its test-time
+        # augmentation); train examples get what is left. Where the usual share cannot pay for that, the
+        # mirror check goes, then the share grows: without this stage only raw pixels predict.
+        plans = [(cfg.features_share, True), (cfg.features_share, False), (cfg.max_features_share, False)]
+        for share, mirrored in plans:
+            mirrored = mirrored and self.validation is not None
+            budget = share * left - (time.monotonic() - started)
+            fixed = per * (len(split.valid) + n_test) * (1 + mirrored)
+            n_fit = int(min(len(split.train), cfg.max_feature_examples, (budget - fixed) / per / (1 + 0.5 * mirrored)))
+            if n_fit >= min(len(split.train), 32):
+                break
+        else:
             return self._stop(f"frozen features do not fit in the budget ({per:.3f} s per example, "
                               f"{budget:.1f} s for this stage)")
         fit_idx = split.train[:n_fit]  # split.train is shuffled: a random subset
@@ -284,7 +290,8 @@ class Session:
         head, _ = fit_ridge(f_fit, y[fit_idx], cfg.ridge_alphas, self.multilabel)
         valid = head.predict(f_valid)
         score = self.validation.score(valid)
-        tta_valid, flip_note = self._check_mirroring(head, f_fit, fit_idx, f_valid, valid, score)
+        tta_valid, flip_note = (self._check_mirroring(head, f_fit, fit_idx, f_valid, valid, score) if mirrored
+                                else (None, f"mirroring not checked (no time): flip off; {share:.0%} of the time left"))
         tta = tta_valid is not None
         if tta:
             valid, score = tta_valid, self.validation.score(tta_valid)

@@ -88,6 +88,18 @@ def test_the_mirror_check_is_about_labels(tmp_path):
     assert flips == {True: False, False: True}
 
 
+def test_frozen_features_are_fitted_when_the_usual_share_cannot_pay_for_their_passes(caplog):
+    """Fashion at T=60 under the official programs: the held-out and test passes (plain + mirrored) needed
+    more than the features' share, and training stopped at 3.6 s with 56 s left, on raw pixels. Here the
+    share is made that small on purpose: the stage must drop the mirror check and take the larger share."""
+    caplog.set_level("INFO", logger="autoclint")
+    train, test = datasets(shared("suite", "Fashion"))
+    session = Session(10, TrainCfg(features_share=0.01), train_size=6000)
+    run(session, train, test, 3, budget=90.0)  # read + pixels, the rest + pixels, frozen features
+    assert "mirroring not checked (no time): flip off; 60% of the time left" in caplog.text
+    assert session.anytime.current.kind == "features" and not session.done_training
+
+
 def test_saturated_validation_does_not_stop_training(caplog):
     """Faces: 40 held-out images reach NAUC 1.0 from raw pixels; fine-tuning must still run and be
     judged by the calibrated loss."""
