@@ -175,16 +175,18 @@ def run_train(args: argparse.Namespace) -> int:
         if bar is not None:  # log lines go above the bar instead of through it
             from tqdm.contrib.logging import logging_redirect_tqdm
             stack.enter_context(logging_redirect_tqdm())  # the root logger's handler (main's basicConfig)
+        interrupted = False
         try:
             _train_until_done(session, train, test, solution, args.budget, start, bar)
         except KeyboardInterrupt:  # Ctrl-C: what was learned so far is still worth saving
+            interrupted = True
             if bar is not None:
                 bar.close()
-            if session.export() is None:
-                raise AutoclintError("interrupted before any predictor was fitted; nothing saved.") from None
-            print(f"interrupted at {time.monotonic() - start:.1f} s: saving the best predictor so far",
-                  file=sys.stderr)
     exported = session.export()
+    if interrupted:
+        if exported is None:
+            raise AutoclintError("interrupted before any predictor was fitted; nothing saved.")
+        print(f"interrupted at {time.monotonic() - start:.1f} s: saving the best predictor so far", file=sys.stderr)
     folder = save_trained(exported, args.save, _class_names(data_dir, train), args.overwrite)
     validated = "" if exported.valid_nauc != exported.valid_nauc else f", valid NAUC {exported.valid_nauc:.4f}"
     print(f"saved {folder}: {exported.kind} predictor{validated}")
@@ -272,9 +274,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from autoclint.train.checkpoint import load_trained
     model = load_trained(args.model)
     first = args.inputs[0].rstrip("/")
-    is_dataset = len(args.inputs) == 1 and os.path.isdir(first) and (
-        first.endswith(".data") or any(n.endswith(".data") for n in os.listdir(first)))
-    if is_dataset:
+    from autoclint.data.source import is_autodl_dataset
+    if len(args.inputs) == 1 and is_autodl_dataset(first):
         from autoclint.data.dataset import AutoDLDataset, check_records
         subset = os.path.join(_data_dir(first), args.subset)
         check_records(subset)

@@ -14,7 +14,7 @@ in the truth, pooled over 9 held-out images): such classes decide at 0.5 on the 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -130,5 +130,4 @@ def fit_calibration(labels: np.ndarray | None, scores: np.ndarray | None, multil
     p = calibration.probabilities(scores)
     per_class = [best_f1_threshold(y[:, k], p[:, k]) if (y[:, k] > 0.5).sum() >= MIN_POSITIVES else None
                  for k in range(y.shape[1])]
-    thresholds = tuple(DEFAULT_THRESHOLD if t is None else t for t in per_class)
-    return Calibration(multilabel, calibration.temperature, calibration.offset, thresholds, len(y))
+    return replace(calibration, thresholds=tuple(DEFAULT_THRESHOLD if t is None else t for t in per_class))
