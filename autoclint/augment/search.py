@@ -135,13 +135,19 @@ def search_policy(evaluate: Evaluate, labels: np.ndarray, multilabel: bool, pool
     if wanted < cfg.min_candidates:  # Pokemon on 2 cores: 4 candidates in 7.8 s that nothing could rank
         return result(default, False, None, [])
     half = split_halves(labels, rng)
+    began = time.monotonic()
     baseline = score(evaluate, Policy(()), labels, multilabel, cfg.draws, half)
+    candidate_s = time.monotonic() - began  # measured: the plan's pass_s may be off (CPU speed varies)
     candidates: list[Candidate] = []
     for _ in range(wanted):
         if deadline is not None and deadline():
             break
+        if time.monotonic() - started + candidate_s > seconds:  # the next one would end past the share
+            break
+        began = time.monotonic()
         subs = tuple(pool[i] for i in rng.choice(len(pool), cfg.sub_policies, replace=True))
         candidates.append(score(evaluate, Policy(subs), labels, multilabel, cfg.draws, half))
+        candidate_s = max(candidate_s, time.monotonic() - began)
     agreement = rank_agreement(candidates)
     if len(candidates) < cfg.min_candidates or not agreement >= cfg.min_agreement:
         return result(default, False, baseline, candidates, agreement)

@@ -78,3 +78,21 @@ def test_the_deadline_stops_the_search_and_nothing_is_ranked_on_three_candidates
                            rng=np.random.default_rng(0), deadline=lambda: calls.append(1) or len(calls) > 3)
     assert len(result.candidates) == 3 and not result.ranked and result.policy == DEFAULT
     assert "stopped by the clock before 8 candidates" in result.summary()
+
+
+def test_the_search_never_ends_past_its_share_when_passes_cost_more_than_planned():
+    """The plan said 0.01 s a pass; each costs ~0.02 s: the search stops before a candidate that would
+    end past its second (the ablation saw 16.1 s spent of a 16.0 s share with a check before each one)."""
+    import time
+    evaluate, labels = faces_model(subjects=10)
+
+    def slow(policy, draw):
+        time.sleep(0.02)
+        return evaluate(policy, draw)
+
+    started = time.monotonic()
+    result = search_policy(slow, labels, False, AUTOAUGMENT_CIFAR, DEFAULT, seconds=1.0, pass_s=0.01,
+                           rng=np.random.default_rng(0))
+    # a candidate slower than every one before could still overrun a little (a loaded machine): 0.1 s
+    assert time.monotonic() - started <= 1.1 and result.seconds <= 1.1  # without the guard: ~2 s
+    assert 3 <= len(result.candidates) < candidates_affordable(1.0, 0.01, SearchCfg())
