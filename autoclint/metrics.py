@@ -1,5 +1,8 @@
 """The metrics, in one place for the scorer, the learner and the reports.
 
+The report's (a person's figures, from decisions): top-1, precision / recall / F1 per class and their
+macro and micro means, the confusion matrix.
+
 The challenge's own (protocol sections 5.3-5.5): NAUC, soft accuracy, ALC. The learner's ranking signal
 next to NAUC, which saturates on small held-out splits: a temperature-calibrated log-loss, and a paired
 bootstrap of the NAUC difference between two predictors (the split's own noise).
@@ -7,6 +10,7 @@ bootstrap of the NAUC difference between two predictors (the split's own noise).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import rankdata
@@ -59,6 +63,13 @@ def accuracy(solution: np.ndarray, prediction: np.ndarray) -> float:
     prediction = np.asarray(prediction, dtype=np.float64)
     norm = np.abs(prediction).sum(axis=1, keepdims=True) + 1e-15
     return float(np.mean(np.sum(np.asarray(solution) * prediction / norm, axis=1)))
+
+
+def top1(solution: np.ndarray, prediction: np.ndarray) -> float:
+    """Share of rows whose highest-scored class is one of theirs (what people call accuracy; the kit's soft
+    accuracy above divides by row sums that a ranking-only prediction need not keep near 1)."""
+    y = np.asarray(solution) > 0.5
+    return float(y[np.arange(len(y)), np.asarray(prediction).argmax(1)].mean())
 
 
 def transform_time(t_s: float, time_budget_s: float, t0_s: float = T0_S) -> float:
@@ -195,3 +206,44 @@ def paired_nauc_noise(solution: np.ndarray, first: np.ndarray, second: np.ndarra
     diff = _nauc_rows(y[rows], np.asarray(first)[rows]) - _nauc_rows(y[rows], np.asarray(second)[rows])
     diff = diff[np.isfinite(diff)]
     return float(diff.std()) if len(diff) > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a person reads about predictions on a labelled set (report, cv)."""
+    nauc: float
+    top1: float  # share of examples whose highest-probability class is one of theirs
+    macro: tuple[float, float, float]  # precision, recall, F1: the unweighted mean over classes with support
+    micro: tuple[float, float, float]  # ... over every (example, class) decision
+    precision: np.ndarray  # (K,) per class (0 where nothing was predicted)
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray  # (K,) examples holding the class
+    predicted: np.ndarray  # (K,) examples predicted with the class
+    confusion: np.ndarray | None  # (K, K) rows true, columns predicted (single-label only)
+
+    def to_dict(self) -> dict:
+        return {"nauc": self.nauc, "top1": self.top1,
+                "macro": dict(zip(("precision", "recall", "f1"), self.macro)),
+                "micro": dict(zip(("precision", "recall", "f1"), self.micro)),
+                "per_class": {"precision": self.precision.tolist(), "recall": self.recall.tolist(),
+                              "f1": self.f1.tolist(), "support": self.support.tolist(),
+                              "predicted": self.predicted.tolist()},
+                "confusion": self.confusion.tolist() if self.confusion is not None else None}
+
+
+def summarize(solution: np.ndarray, probabilities: np.ndarray, decisions: np.ndarray) -> Summary:
+    """solution (N, K) 0/1 labels; probabilities (N, K); decisions (N, K) booleans (the predicted classes).
+    Macro means run over classes present in the solution (a class absent from it has no recall)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    y = np.asarray(solution) > 0.5
+    d = np.asarray(decisions, bool)
+    k = y.shape[1]
+    precision, recall, f1, _ = precision_recall_fscore_support(y, d, average=None, zero_division=0)
+    present = y.sum(0) > 0
+    micro = precision_recall_fscore_support(y, d, average="micro", zero_division=0)[:3]
+    single = bool((y.sum(1) == 1).all() and (d.sum(1) == 1).all())
+    confusion = (confusion_matrix(y.argmax(1), d.argmax(1), labels=np.arange(k)) if single else None)
+    return Summary(safe_nauc(solution, probabilities), top1(solution, probabilities),
+                   tuple(float(v[present].mean()) if present.any() else 0.0 for v in (precision, recall, f1)),
+                   tuple(float(v) for v in micro), precision, recall, f1, y.sum(0), d.sum(0), confusion)

@@ -150,3 +150,20 @@ def test_paired_noise_small_for_near_identical_predictors_and_zero_for_tiny_spli
     same_ish = np.clip(p + rng.normal(0, 1e-4, p.shape), 0, 1)
     assert metrics.paired_nauc_noise(y, p, same_ish) < 0.01 < metrics.paired_nauc_noise(y, p, other)
     assert metrics.paired_nauc_noise(y[:2], p[:2], other[:2]) == 0.0
+
+
+def test_summarize_gives_the_figures_a_person_reads():
+    """Hand-checked: 6 examples, 3 classes; class 0 predicted for rows 0 and 5 (one right), etc."""
+    from autoclint.metrics import summarize
+    y = np.eye(3)[[0, 0, 1, 2, 2, 2]]
+    p = np.array([[.8, .1, .1], [.3, .6, .1], [.1, .8, .1], [.1, .1, .8], [.2, .2, .6], [.6, .2, .2]])
+    s = summarize(y, p, p == p.max(1, keepdims=True))
+    assert s.top1 == pytest.approx(4 / 6)
+    assert s.precision.tolist() == pytest.approx([0.5, 0.5, 1.0]) and s.recall.tolist() == pytest.approx([0.5, 1, 2 / 3])
+    assert s.macro[0] == pytest.approx(2 / 3) and s.micro == pytest.approx((4 / 6,) * 3)
+    assert s.confusion.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert s.support.tolist() == [2, 1, 3] and s.predicted.tolist() == [2, 2, 2]
+    multi = summarize(np.array([[1, 1, 0], [0, 1, 0]]), np.array([[.9, .2, .1], [.1, .9, .1]]),
+                      np.array([[True, False, False], [False, True, False]]))
+    assert multi.confusion is None and multi.top1 == 1.0 and multi.recall.tolist() == pytest.approx([1, 0.5, 0])
+    assert multi.macro[1] == pytest.approx(0.75)  # class 2 is absent from the truth: left out of the mean

@@ -45,6 +45,7 @@ class Scoreboard:
     timestamps_s: list[float] = field(default_factory=list)
     naucs: list[float] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
+    top1: list[float] = field(default_factory=list)  # argmax accuracy, beside the kit's soft accuracy
     predictions: list[np.ndarray] = field(default_factory=list)
     failed: str | None = None  # set when a prediction could not be scored; later ones are ignored
 
@@ -86,6 +87,7 @@ def score_new_predictions(board: Scoreboard, prediction_dir: str) -> None:
         board.predictions.append(pred)
         if board.multiclass:
             board.accuracies.append(metrics.accuracy(board.solution, pred))
+            board.top1.append(metrics.top1(board.solution, pred))
         log.info("prediction %d: t=%.1fs nauc=%.4f alc=%.4f", k, board.timestamps_s[-1], value, board.alc())
         write_scores(board)
         plot_learning_curve(os.path.join(board.score_dir, f"learning-curve-{board.task}.png"), board.task,
@@ -99,7 +101,8 @@ def write_scores(board: Scoreboard, error_bars: dict[str, float] | None = None) 
              f"timestamps: {[float(t) for t in board.timestamps_s]}",
              f"nauc_scores: {[float(s) for s in board.naucs]}"]
     if board.multiclass:
-        lines.append(f"accuracy: {[float(a) for a in board.accuracies]}")
+        lines.append(f"accuracy: {[float(a) for a in board.accuracies]}")  # the kit's soft accuracy (its key)
+        lines.append(f"top1_accuracy: {[float(a) for a in board.top1]}")  # share of rows whose argmax is right
     lines += [f"{k}: {float(v)}" for k, v in (error_bars or {}).items()]
     path = os.path.join(board.score_dir, "scores.txt")
     with open(path + ".tmp", "w", encoding="utf-8") as f:

@@ -77,7 +77,9 @@ def test_linear_baseline_improves_and_files_follow_protocol(tmp_path, miniciao):
     s = scores(result)
     naucs = [float(v) for v in s["nauc_scores"].strip("[]").split(",")]
     assert float(s["score"]) > 0.1 and naucs[-1] > naucs[0] and len(naucs) == 10
-    assert {"accuracy", "nauc_mean", "alc_std", "Duration", "timestamps"} <= s.keys()
+    assert {"accuracy", "top1_accuracy", "nauc_mean", "alc_std", "Duration", "timestamps"} <= s.keys()
+    top1 = [float(v) for v in s["top1_accuracy"].strip("[]").split(",")]
+    assert len(top1) == len(naucs) and all(0 <= v <= 1 for v in top1) and top1[-1] > 0.1  # 10 classes: chance is 0.1
     start = read_key_values(result / "predictions" / "start.txt")
     assert start["task_name"] == "miniciao" and float(start["time_budget"]) == 20.0 and "9" in start
     first = (result / "predictions" / "miniciao.predict_0").read_text().splitlines()
