@@ -1,9 +1,12 @@
-"""The `autoclint` command: `autoclint convert | train | predict ...` (`autoclint COMMAND --help`)."""
+"""The `autoclint` command: `autoclint convert | train | predict | report | cv | models` (`autoclint COMMAND --help`)."""
 from __future__ import annotations
 
 import argparse
 import contextlib
 import csv
+import dataclasses
+import io
+import json
 import logging
 import os
 import sys
@@ -42,6 +45,8 @@ Inputs, chosen by what SOURCE is:
                                      (several per row = multi-label); paths relative to the CSV
   a .npz file (x, y) or x.npy        x (N,H,W[,C]) or (N,T,H,W,C), uint8 or float; y (N,) class
                                      indices or (N,K) multi-hot; y.npy beside x.npy or --y
+Writes <name>/files.csv (split, index, source file, labels) beside the dataset: `predict` names the
+rows of its test set by those files.
 Example:  autoclint convert photos/ --out datasets/ --name Photos
 """
 
@@ -59,6 +64,8 @@ def add_convert_parser(subparsers) -> None:
     p.add_argument("--max-side", type=int, default=0, help="shrink larger images to this many pixels on the long side")
     p.add_argument("--max-frames", type=int, default=0, help="keep at most this many evenly spaced frames per video")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset of that name")
+    p.add_argument("--skip-unreadable", action="store_true", help="leave out files that cannot be decoded (each "
+                   "named in the log, then their count) instead of stopping")
     p.set_defaults(func=run_convert)
 
 
@@ -71,7 +78,7 @@ def run_convert(args: argparse.Namespace) -> int:
     collected = source.collect(args.source, args.y, names)
     name = args.name or source.default_name(args.source)
     root = convert.write_dataset(collected, args.out, name, args.test_size, args.seed, args.max_side,
-                                 args.max_frames, args.overwrite, progress)
+                                 args.max_frames, args.overwrite, progress, skip_unreadable=args.skip_unreadable)
     print(f"wrote {root}: {len(collected.examples)} {collected.kind} examples, {len(collected.class_names)} classes")
     return 0
 
@@ -90,9 +97,29 @@ Runs the same learner as the challenge submission (model.py), in this process, w
 clock's harness: train() is called until the model stops or the budget is spent. When the dataset has
 a test set, a prediction is made on it whenever validation improves, and scored when <name>.solution
 is present. The saved folder is what `autoclint predict` reads.
-Examples:  autoclint train photos/ --budget 60 --save models/photos
-           autoclint train datasets/Photos --budget 300 --save models/photos
+The run folder (--out) holds the saved model (what `autoclint predict` reads), metrics.json (every
+prediction made while training, with its held-out and test NAUC, and what the learner chose),
+config.json (the settings used), log.txt and curve.png; `autoclint report RUN` adds a report.
+Examples:  autoclint train photos/ --budget 60 --out runs/photos
+           autoclint train datasets/Photos --budget 300 --out runs/photos --set lr=0.01
 """
+
+
+def add_learner_arguments(p) -> None:
+    p.add_argument("--backbone", default="", help="network (default: the best pretrained one available)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a learner setting (autoclint/train/config.py, where each has its reason), e.g. "
+                        "--set lr=0.01 --set search.min_candidates=4; repeatable")
+    p.add_argument("--config", default=None, metavar="FILE", help="a JSON file of settings, e.g. the config.json "
+                   "of an earlier run folder (--set and --seed apply on top)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the learner (default 0); choices that depend on "
+                   "the machine's speed may still differ between runs")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: a CUDA GPU when there is one)")
+    p.add_argument("--max-params", type=int, default=None, metavar="N", help="only networks of at most N parameters "
+                   "(head included; `autoclint models` lists their sizes)")
+    p.add_argument("--min-precision", type=float, default=None, metavar="P", help="save the best predictor whose "
+                   "macro precision on the held-out data reaches P (0-1); when none does, say so and save the most "
+                   "precise one")
 
 
 def add_train_parser(subparsers) -> None:
@@ -100,18 +127,14 @@ def add_train_parser(subparsers) -> None:
                               description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", metavar="DATA", help="AutoDL dataset (its root or <name>.data folder), or a folder "
                    "of class folders, a .csv, .npz or .npy to convert")
-    p.add_argument("--save", required=True, help="folder for the trained model (written once training ends; an "
-                   "earlier saved model there is replaced, a folder holding other files is refused)")
-    p.add_argument("--overwrite", action="store_true", help="replace the --save folder even if it holds other files")
+    p.add_argument("--out", "--save", dest="out", required=True, metavar="RUN",
+                   help="run folder: the trained model and the record of its training (written once training "
+                        "ends or on Ctrl-C; an earlier run there is replaced, a folder holding other files is refused)")
+    p.add_argument("--overwrite", action="store_true", help="replace the --out folder even if it holds other files")
     p.add_argument("--budget", type=float, default=300.0, help="seconds of training (default 300)")
-    p.add_argument("--backbone", default="", help="network (default: the best pretrained one available)")
     p.add_argument("--test-size", type=float, default=0.2, help="share of each class kept apart as a test set "
                    "when DATA is converted (default 0.2)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a learner setting (autoclint/train/config.py, where each has its reason), e.g. "
-                        "--set lr=0.01 --set search.min_candidates=4; repeatable")
-    p.add_argument("--seed", type=int, default=0, help="seed of the learner (default 0); choices that depend on "
-                   "the machine's speed may still differ between runs")
+    add_learner_arguments(p)
     p.set_defaults(func=run_train)
 
 
@@ -135,29 +158,62 @@ def _class_names(data_dir: str, dataset) -> list[str]:
     return dataset.get_class_labels()
 
 
+def _learner_config(args: argparse.Namespace):
+    """TrainCfg from --config, then --backbone / --seed / --device, then --set; one sentence when wrong."""
+    from autoclint.train.config import TrainCfg, settings_from_file, with_overrides
+    cfg = TrainCfg()
+    if args.config:
+        try:
+            cfg = with_overrides(cfg, settings_from_file(args.config))
+        except ValueError as e:
+            message = str(e)
+            raise AutoclintError(message if message.startswith(args.config) else f"{args.config}: {message}.") from None
+    if args.min_precision is not None and not 0 < args.min_precision <= 1:
+        raise AutoclintError(f"--min-precision={args.min_precision:g}: must be in (0, 1].")
+    given = [f"backbone={args.backbone}"] * bool(args.backbone) + [f"seed={args.seed}"] * (args.seed is not None)
+    given += [f"min_precision={args.min_precision}"] * (args.min_precision is not None)
+    try:
+        cfg = with_overrides(cfg, given + [f"device={args.device}"] * bool(args.device) + args.set)
+    except ValueError as e:
+        raise AutoclintError(f"--set {e}.") from None
+    _check_device(cfg.device)
+    if args.max_params is not None and args.max_params < 1:
+        raise AutoclintError(f"--max-params={args.max_params}: must be positive.")
+    return cfg
+
+
 def run_train(args: argparse.Namespace) -> int:
     # Arguments first: a mistake is reported before seconds of TensorFlow and torch imports.
     if not args.budget > 0:
         raise AutoclintError(f"--budget={args.budget:g}: must be positive.")
     if not 0 < args.test_size < 1:
         raise AutoclintError(f"--test-size={args.test_size:g}: must be between 0 and 1.")
-    from autoclint.train.config import TrainCfg, with_overrides
-    try:
-        cfg = with_overrides(TrainCfg(backbone=args.backbone, seed=args.seed), args.set)
-    except ValueError as e:
-        raise AutoclintError(f"--set {e}.") from None
+    cfg = _learner_config(args)
     from autoclint.files import check_model_destination
-    check_model_destination(args.save, args.overwrite)  # before the budget is spent, not after
+    check_model_destination(args.out, args.overwrite)  # before the budget is spent, not after
     from autoclint.data.source import as_autodl_dataset
     root = as_autodl_dataset(args.dataset, args.test_size, progress=progress)
+    folder, kind, valid_nauc, _ = _train_run(root, cfg, args.budget, args.out, args.overwrite,
+                                             {"data": os.path.abspath(args.dataset), "test_size": args.test_size},
+                                             args.max_params)
+    validated = "" if valid_nauc != valid_nauc else f", valid NAUC {valid_nauc:.4f}"
+    print(f"saved {folder}: {kind} predictor{validated}")
+    return 0
+
+
+def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: dict,
+               max_params: int | None = None) -> tuple[str, str, float, bool]:
+    """Train on the AutoDL dataset `root` for `budget` seconds and write the run folder `out`; `about` goes
+    into its metrics.json. Returns the folder, the saved predictor's kind, its held-out NAUC and whether
+    Ctrl-C ended training (the best predictor so far is saved then)."""
     from autoclint.data.dataset import AutoDLDataset, check_records
     from autoclint.harness.layout import task_name
     from autoclint.harness.scoring import read_solution
     from autoclint.nets import list_models
     from autoclint.train.checkpoint import save_trained
     from autoclint.train.session import Session
-    if args.backbone and args.backbone not in list_models():
-        raise AutoclintError(f"--backbone={args.backbone}: unknown; known: {', '.join(list_models())}.")
+    if cfg.backbone and cfg.backbone not in list_models():
+        raise AutoclintError(f"--backbone={cfg.backbone}: unknown; known: {', '.join(list_models())}.")
     data_dir = _data_dir(root)
     check_records(os.path.join(data_dir, "train"))
     train = AutoDLDataset(os.path.join(data_dir, "train"))
@@ -167,34 +223,83 @@ def run_train(args: argparse.Namespace) -> int:
         test = AutoDLDataset(os.path.join(data_dir, "test"))
     solution_path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
     solution = read_solution(solution_path) if test is not None and os.path.isfile(solution_path) else None
+    if max_params is not None:
+        from autoclint.nets import default_backbone
+        from autoclint.nets.registry import backbone_within
+        try:
+            chosen = backbone_within(max_params, train.get_metadata().get_output_size(),
+                                     cfg.backbone or default_backbone())
+        except ValueError as e:
+            raise AutoclintError(f"--max-params={max_params}: {e}.") from None
+        if chosen != (cfg.backbone or default_backbone()):
+            logging.getLogger("autoclint").warning("--max-params=%d: %s is the largest network within it", max_params,
+                                                   chosen)
+        cfg = dataclasses.replace(cfg, backbone=chosen)
     session = Session(train.get_metadata().get_output_size(), cfg,
                       train_size=train.get_metadata().size())
     start = time.monotonic()
-    bar = budget_bar(args.budget)
+    bar = budget_bar(budget)
+    predictions: list[dict] = []
+    log_text = io.StringIO()  # the run folder's log.txt: the learner's lines and the prediction lines
+    handler = logging.StreamHandler(log_text)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    learner_log = logging.getLogger("autoclint")
     with contextlib.ExitStack() as stack:
+        learner_log.addHandler(handler)
+        stack.callback(learner_log.removeHandler, handler)
+        if learner_log.getEffectiveLevel() > logging.INFO:  # log.txt holds the learner's lines whatever the caller set
+            stack.callback(learner_log.setLevel, learner_log.level)
+            learner_log.setLevel(logging.INFO)
         if bar is not None:  # log lines go above the bar instead of through it
             from tqdm.contrib.logging import logging_redirect_tqdm
             stack.enter_context(logging_redirect_tqdm())  # the root logger's handler (main's basicConfig)
         interrupted = False
         try:
-            _train_until_done(session, train, test, solution, args.budget, start, bar)
+            _train_until_done(session, train, test, solution, budget, start, bar, predictions, log_text)
         except KeyboardInterrupt:  # Ctrl-C: what was learned so far is still worth saving
             interrupted = True
             if bar is not None:
                 bar.close()
-    exported = session.export()
+        elapsed = time.monotonic() - start
+        exported = session.export()  # inside: its warning (a precision not reached) goes to log.txt too
     if interrupted:
         if exported is None:
             raise AutoclintError("interrupted before any predictor was fitted; nothing saved.")
-        print(f"interrupted at {time.monotonic() - start:.1f} s: saving the best predictor so far", file=sys.stderr)
-    folder = save_trained(exported, args.save, _class_names(data_dir, train), args.overwrite)
-    validated = "" if exported.valid_nauc != exported.valid_nauc else f", valid NAUC {exported.valid_nauc:.4f}"
-    print(f"saved {folder}: {exported.kind} predictor{validated}")
-    return 0
+        print(f"interrupted at {elapsed:.1f} s: saving the best predictor so far", file=sys.stderr)
+    run = {**about, "dataset": os.path.dirname(data_dir), "budget_s": budget, "elapsed_s": round(elapsed, 2),
+           "interrupted": interrupted, "seed": cfg.seed, "version": _version(), "predictions": predictions,
+           "learner": session.choices()}
+    from autoclint.report import curve_png
+    extra = {"metrics.json": json.dumps(run, indent=1).encode(),
+             "config.json": json.dumps(dataclasses.asdict(cfg), indent=1).encode(),
+             "log.txt": log_text.getvalue().encode(), "curve.png": curve_png(predictions, budget)}
+    folder = save_trained(exported, out, _class_names(data_dir, train), overwrite, extra)
+    return folder, exported.kind, exported.valid_nauc, interrupted
 
 
-def _train_until_done(session, train, test, solution, budget: float, start: float, bar) -> None:
-    """train() and test() in turn, as the challenge's ingestion does, with a line per new prediction."""
+def _check_device(device: str) -> None:
+    """A device that is not there is one sentence now, not a CUDA error after the first seconds of training."""
+    if not device or device == "cpu":
+        return
+    if not device.startswith("cuda"):
+        raise AutoclintError(f"--device={device}: expected cpu, cuda or cuda:N.")
+    import torch
+    index = device.partition(":")[2]
+    if not torch.cuda.is_available():
+        raise AutoclintError(f"--device={device}: no CUDA GPU is available here (torch sees none); use --device cpu.")
+    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise AutoclintError(f"--device={device}: this machine has {torch.cuda.device_count()} CUDA GPU(s).")
+
+
+def _version() -> str:
+    from autoclint import __version__
+    return __version__
+
+
+def _train_until_done(session, train, test, solution, budget: float, start: float, bar,
+                      predictions: list[dict], transcript: io.StringIO) -> None:
+    """train() and test() in turn, as the challenge's ingestion does, with a line per new prediction
+    (also written to `transcript`, and appended to `predictions`: time, predictor, held-out and test NAUC)."""
     from autoclint.metrics import nauc
     shown = None
     while not session.done_training and time.monotonic() - start < budget:
@@ -203,10 +308,17 @@ def _train_until_done(session, train, test, solution, budget: float, start: floa
             prediction = session.test(test.get_dataset(), budget - (time.monotonic() - start))
             if prediction is not shown:
                 shown = prediction
-                score = f", test NAUC {nauc(solution, prediction):.4f}" if solution is not None else ""
+                test_nauc = nauc(solution, prediction) if solution is not None else None
+                score = f", test NAUC {test_nauc:.4f}" if test_nauc is not None else ""
                 status = session.status()
-                line = f"t={time.monotonic() - start:.1f}s new prediction ({status.kind}): {status.score}{score}"
+                t = time.monotonic() - start
+                predictions.append({"t": round(t, 2), "kind": status.kind,
+                                    "valid_nauc": status.score.nauc if status.score else None,
+                                    "valid_loss": status.score.loss if status.score else None,
+                                    "test_nauc": test_nauc})
+                line = f"t={t:.1f}s new prediction ({status.kind}): {status.score}{score}"
                 print(line, flush=True) if bar is None else bar.write(line)
+                transcript.write(line + "\n")
         if bar is not None:
             status = session.status()
             bar.set_postfix_str(f"{status.stage}, {status.score}")
@@ -237,6 +349,11 @@ def add_predict_parser(subparsers) -> None:
     p.add_argument("inputs", nargs="+", help="an AutoDL dataset, or image / video files and folders")
     p.add_argument("--out", default="-", help="CSV file to write (default: standard output)")
     p.add_argument("--subset", default="test", choices=["train", "test"], help="AutoDL dataset subset (default test)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: a CUDA GPU when there is one)")
+    p.add_argument("--top-k", type=int, default=0, metavar="K", help="also write the K most probable classes and "
+                   "their probabilities (class_1, p_1, ...) before the P(class) columns")
+    p.add_argument("--batch-size", type=int, default=256, help="examples decoded and predicted at a time "
+                   "(default 256; lower it for large images or little memory)")
     p.set_defaults(func=run_predict)
 
 
@@ -259,12 +376,31 @@ def _media_files(inputs: list[str]) -> list[str]:
     return files
 
 
-def _file_examples(files: list[str]) -> Iterator:
-    """(T, H, W, C) float32 in [0, 1] per file, as the AutoDL reader yields them."""
+def _file_examples(files: list[str], unreadable: set[str], model) -> Iterator:
+    """(T, H, W, C) float32 in [0, 1] per file, as the AutoDL reader yields them, decoded one at a time.
+    A file that cannot be decoded is one log line and goes into `unreadable`; the others go on. Input
+    unlike what the model was trained on (a still image for a video model, colour for a grey one) is
+    predicted, with a warning once."""
     import numpy as np
     from autoclint.data.convert import _media_kind, load_image, load_video
+    log = logging.getLogger("autoclint")
+    warned = set()
     for path in progress(files, "reading"):
-        pixels = load_video(path) if _media_kind(path) == "video" else load_image(path)[0][None]
+        try:
+            pixels = load_video(path) if _media_kind(path) == "video" else load_image(path)[0][None]
+        except AutoclintError as e:
+            log.warning("%s; its row is marked unreadable, the other files are predicted", e)
+            unreadable.add(path)
+            continue
+        frames, channels = pixels.shape[0], pixels.shape[-1]
+        if model.shape.frames > 1 and frames == 1 and "still" not in warned:
+            warned.add("still")
+            log.warning("%s: a still image, but the model was trained on clips of %d frames: it is scored as a "
+                        "clip of one repeated frame, which the model has not seen", path, model.shape.frames)
+        if channels != model.shape.channels and "channels" not in warned:
+            warned.add("channels")
+            log.warning("%s: %d channel(s), but the model was trained on %d: channels are %s to match", path,
+                        channels, model.shape.channels, "averaged" if channels > model.shape.channels else "repeated")
         yield pixels.astype(np.float32) / 255.0, np.zeros(1, np.float32)
 
 
@@ -272,7 +408,11 @@ def run_predict(args: argparse.Namespace) -> int:
     import numpy as np
     import tensorflow as tf
     from autoclint.train.checkpoint import load_trained
-    model = load_trained(args.model)
+    if args.top_k < 0 or args.batch_size < 1:
+        raise AutoclintError(f"--top-k={args.top_k} / --batch-size={args.batch_size}: --top-k must be 0 or more, "
+                             f"--batch-size 1 or more.")
+    _check_device(args.device or "")
+    model = load_trained(args.model, args.device)
     first = args.inputs[0].rstrip("/")
     from autoclint.data.source import is_autodl_dataset
     if len(args.inputs) == 1 and is_autodl_dataset(first):
@@ -283,26 +423,248 @@ def run_predict(args: argparse.Namespace) -> int:
         if dataset.get_metadata().get_output_size() != model.num_classes:
             raise AutoclintError(f"{subset}: has {dataset.get_metadata().get_output_size()} classes, the model "
                                  f"{model.num_classes}.")
-        scores = model.predict_dataset(dataset.get_dataset())
-        names = [f"{args.subset}-{i}" for i in range(len(scores))]
+        scores = model.predict_dataset(dataset.get_dataset(), args.batch_size)
+        names = _dataset_row_names(_data_dir(first), args.subset, len(scores))
+        unreadable: set[str] = set()
     else:
         names = _media_files(args.inputs)
+        unreadable = set()
         spec = (tf.TensorSpec((None, None, None, None), tf.float32), tf.TensorSpec((1,), tf.float32))
-        examples = tf.data.Dataset.from_generator(lambda: _file_examples(names), output_signature=spec)
-        scores = model.predict_dataset(examples)
+        examples = tf.data.Dataset.from_generator(lambda: _file_examples(names, unreadable, model),
+                                                  output_signature=spec)
+        try:
+            scores = model.predict_dataset(examples, args.batch_size)
+        except AutoclintError:
+            if len(unreadable) == len(names):
+                raise AutoclintError(f"none of the {len(names)} file(s) could be read; nothing written.") from None
+            raise
     classes = model.class_names or [str(i) for i in range(model.num_classes)]
+    decisions = iter(model.calibration.decide(scores))
+    rows = iter(scores)
+    k = min(args.top_k, len(classes)) if args.top_k else 0
+    header = ["example", "predicted"] + [c for i in range(1, k + 1) for c in (f"class_{i}", f"p_{i}")]
     out = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")
     try:
         writer = csv.writer(out)
-        writer.writerow(["example", "predicted"] + [f"P({c})" for c in classes])
-        for name, row, chosen in zip(names, scores, model.calibration.decide(scores)):
-            predicted = " ".join(classes[k] for k in np.flatnonzero(chosen))
-            writer.writerow([name, predicted] + [f"{v:.6g}" for v in row])
+        writer.writerow(header + [f"P({c})" for c in classes])
+        for name in names:
+            if name in unreadable:
+                writer.writerow([name, "UNREADABLE"] + [""] * (2 * k + len(classes)))
+                continue
+            row, chosen = next(rows), next(decisions)
+            top = np.argsort(-row, kind="stable")[:k]
+            writer.writerow([name, " ".join(classes[c] for c in np.flatnonzero(chosen))]
+                            + [v for c in top for v in (classes[c], f"{row[c]:.6g}")] + [f"{v:.6g}" for v in row])
     finally:
         if out is not sys.stdout:
             out.close()
     if args.out != "-":
-        print(f"wrote {args.out}: {len(scores)} predictions", file=sys.stderr)
+        skipped = f" ({len(unreadable)} unreadable file(s) marked UNREADABLE)" if unreadable else ""
+        print(f"wrote {args.out}: {len(scores)} predictions{skipped}", file=sys.stderr)
+    return 0
+
+
+def _dataset_row_names(data_dir: str, subset: str, count: int) -> list[str]:
+    """Rows of a converted dataset are named by their source files (convert's files.csv); others by position."""
+    path = os.path.join(os.path.dirname(data_dir), "files.csv")
+    if os.path.isfile(path):
+        with open(path, newline="", encoding="utf-8") as f:
+            named = {int(r["index"]): r["file"] for r in csv.DictReader(f) if r["split"] == subset}
+        if len(named) == count:
+            return [named[i] for i in range(count)]
+    return [f"{subset}-{i}" for i in range(count)]
+
+
+# ----------------------------------------------------------------------------- report
+
+REPORT_HELP = """Write a report a person reads on a run folder made by `autoclint train --out RUN`.
+
+Scores the saved model on a labelled test set (by default the one kept apart when RUN was trained) and
+writes one self-contained HTML page, RUN/report/index.html (images embedded: it can be mailed or
+archived alone), and the same figures as PNG beside it: the learning curve during training, the
+confusion matrix (single-label) or per-class precision and recall at the saved thresholds
+(multi-label), and the worst-classified test examples with their true and predicted classes. The page
+also gives NAUC, top-1, macro and micro precision / recall / F1, a per-class table, and what the
+learner chose (input size, backbone, augmentation, stages, time).
+Examples:  autoclint report runs/photos
+           autoclint report runs/photos --test more_photos/ --out reports/more
+"""
+
+
+def add_report_parser(subparsers) -> None:
+    p = subparsers.add_parser("report", help="an HTML report (and PNGs) on a trained run and a labelled test set",
+                              description=REPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", metavar="RUN", help="run folder written by `autoclint train --out`")
+    p.add_argument("--test", default=None, metavar="DATA", help="labelled data to score on: an AutoDL dataset with a "
+                   "solution, or a folder / CSV `convert` reads (its test part) (default: the run's own test set)")
+    p.add_argument("--out", default=None, help="report folder (default RUN/report)")
+    p.add_argument("--overwrite", action="store_true", help="replace the --out folder even if it holds other files")
+    p.set_defaults(func=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from autoclint.files import REPORT_FILES, check_destination
+    run_dir = os.path.abspath(args.run.rstrip("/"))
+    if not os.path.isfile(os.path.join(run_dir, "model.json")):
+        raise AutoclintError(f"{args.run}: not a run folder (no model.json); make one with `autoclint train DATA "
+                             f"--out {args.run}`.")
+    out = os.path.abspath(args.out or os.path.join(run_dir, "report"))
+    check_destination(out, REPORT_FILES, "index.html", args.overwrite, "--overwrite")
+    run = {}
+    metrics_path = os.path.join(run_dir, "metrics.json")
+    if os.path.isfile(metrics_path):
+        try:
+            with open(metrics_path, encoding="utf-8") as f:
+                run = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise AutoclintError(f"{metrics_path}: not valid JSON ({e}).") from None
+    data = args.test or run.get("dataset")
+    if not data:
+        raise AutoclintError(f"{args.run}: records no dataset (a model saved without a run); pass --test DATA.")
+    from autoclint.data.source import as_autodl_dataset
+    root = as_autodl_dataset(data, run.get("test_size", 0.2), progress=progress)
+    from autoclint.data.dataset import AutoDLDataset, check_records
+    from autoclint.harness.layout import task_name
+    from autoclint.harness.scoring import read_solution
+    from autoclint.report import evaluate, write_report
+    from autoclint.train.checkpoint import read_json, load_trained
+    data_dir = _data_dir(root)
+    test_dir = os.path.join(data_dir, "test")
+    solution_path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
+    if not (os.path.isdir(test_dir) and os.path.isfile(solution_path)):
+        raise AutoclintError(f"{data}: has no labelled test set (test/ and {task_name(data_dir)}.solution) to "
+                             f"report on; pass --test DATA with one.")
+    check_records(test_dir)
+    model = load_trained(run_dir)
+    test = AutoDLDataset(test_dir)
+    if test.get_metadata().get_output_size() != model.num_classes:
+        raise AutoclintError(f"{test_dir}: has {test.get_metadata().get_output_size()} classes, the model "
+                             f"{model.num_classes}.")
+    evaluation = evaluate(model, test.get_dataset(), read_solution(solution_path))
+    classes = model.class_names or [str(k) for k in range(model.num_classes)]
+    title = f"autoclint report: {os.path.basename(run_dir)}"
+    shown = args.test or run.get("data") or os.path.dirname(data_dir)  # what the user named, not the cache
+    path = write_report(out, title, run, read_json(os.path.join(run_dir, "model.json")), evaluation, classes,
+                        shown + ("" if args.test else " (its test part)"), args.overwrite)
+    s = evaluation.summary
+    print(f"wrote {path}: test NAUC {s.nauc:.4f}, top-1 {s.top1:.4f}, macro F1 {s.macro[2]:.4f} "
+          f"({len(evaluation.solution)} examples)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- cv
+
+CV_HELP = """Cross-validate the learner on your data: stratified k-fold, the folds one after another.
+
+DATA is a folder of class folders, a `path,labels` CSV or arrays (what `convert` reads). Every example
+is in the test fold once: the learner trains on the other folds for --budget-per-fold seconds and its
+saved model is scored on the held-out fold. Writes OUT/fold-1 ... OUT/fold-K (a run folder each, which
+`autoclint report` reads), OUT/cv.json (every fold's figures) and OUT/cv.md (a per-fold table, then the
+mean +- sd of each metric over the folds). The folds are converted once into the cache and reused.
+Example:  autoclint cv tissue/ --folds 10 --budget-per-fold 60 --out runs/tissue-cv
+"""
+
+CV_METRICS = [("nauc", "NAUC"), ("top1", "top-1"), ("macro_precision", "macro precision"),
+              ("macro_recall", "macro recall"), ("macro_f1", "macro F1"), ("micro_f1", "micro F1")]
+
+
+def add_cv_parser(subparsers) -> None:
+    p = subparsers.add_parser("cv", help="stratified k-fold cross-validation of the learner on raw files",
+                              description=CV_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset", metavar="DATA", help="a folder of class folders, a .csv, .npz or .npy")
+    p.add_argument("--folds", type=int, default=5, help="number of folds K (default 5)")
+    p.add_argument("--budget-per-fold", type=float, default=60.0, help="seconds of training per fold (default 60)")
+    p.add_argument("--out", required=True, help="folder for the folds' run folders and the summary")
+    p.add_argument("--overwrite", action="store_true", help="replace the --out folder even if it holds other files")
+    add_learner_arguments(p)
+    p.set_defaults(func=run_cv)
+
+
+def run_cv(args: argparse.Namespace) -> int:
+    if not args.budget_per_fold > 0:
+        raise AutoclintError(f"--budget-per-fold={args.budget_per_fold:g}: must be positive.")
+    if not 2 <= args.folds <= 100:
+        raise AutoclintError(f"--folds={args.folds}: must be between 2 and 100.")
+    cfg = _learner_config(args)
+    from autoclint.files import check_destination, replace_folder
+    own = frozenset({"cv.json", "cv.md"} | {f"fold-{k}" for k in range(1, 101)})
+    out = os.path.abspath(args.out)
+    check_destination(out, own, "cv.json", args.overwrite, "--overwrite")
+    from autoclint.data.source import fold_datasets
+    roots = fold_datasets(args.dataset, args.folds, progress=progress)
+    import shutil
+    import tempfile
+    import numpy as np
+    from autoclint.data.dataset import AutoDLDataset
+    from autoclint.harness.layout import task_name
+    from autoclint.harness.scoring import read_solution
+    from autoclint.report import evaluate
+    from autoclint.train.checkpoint import load_trained
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".cv-partial-", dir=os.path.dirname(out))
+    rows = []
+    try:
+        for k, root in enumerate(roots, 1):
+            print(f"fold {k}/{len(roots)}: training for {args.budget_per_fold:g} s", file=sys.stderr)
+            folder, kind, _, interrupted = _train_run(root, cfg, args.budget_per_fold, os.path.join(work, f"fold-{k}"),
+                                                      True, {"data": os.path.abspath(args.dataset), "fold": k,
+                                                             "folds": len(roots)}, args.max_params)
+            data_dir = _data_dir(root)
+            solution = read_solution(os.path.join(root, f"{task_name(data_dir)}.solution"))
+            s = evaluate(load_trained(folder), AutoDLDataset(os.path.join(data_dir, "test")).get_dataset(),
+                         solution).summary
+            rows.append({"fold": k, "test_examples": len(solution), "predictor": kind, "nauc": s.nauc, "top1": s.top1,
+                         "macro_precision": s.macro[0], "macro_recall": s.macro[1], "macro_f1": s.macro[2],
+                         "micro_f1": s.micro[2]})
+            print(f"fold {k}/{len(roots)}: " + ", ".join(f"{label} {rows[-1][key]:.4f}" for key, label in CV_METRICS))
+            if interrupted:
+                print(f"interrupted: keeping the {k} fold(s) done", file=sys.stderr)
+                break
+        summary = {key: {"mean": float(np.mean([r[key] for r in rows])),
+                         "sd": float(np.std([r[key] for r in rows], ddof=1)) if len(rows) > 1 else 0.0}
+                   for key, _ in CV_METRICS}
+        with open(os.path.join(work, "cv.json"), "w", encoding="utf-8") as f:
+            json.dump({"data": os.path.abspath(args.dataset), "folds": args.folds, "folds_done": len(rows),
+                       "budget_per_fold_s": args.budget_per_fold, "summary": summary, "per_fold": rows}, f, indent=1)
+        lines = [f"Cross-validation of autoclint on {args.dataset}: {len(rows)} of {args.folds} stratified folds, "
+                 f"{args.budget_per_fold:g} s of training each; scores of each fold's saved model on that fold.", "",
+                 "| fold | test examples | predictor | " + " | ".join(label for _, label in CV_METRICS) + " |",
+                 "|---" * (3 + len(CV_METRICS)) + "|"]
+        lines += [f"| {r['fold']} | {r['test_examples']} | {r['predictor']} | "
+                  + " | ".join(f"{r[key]:.4f}" for key, _ in CV_METRICS) + " |" for r in rows]
+        lines.append("| mean +- sd | | | " + " | ".join(f"{summary[key]['mean']:.4f} +- {summary[key]['sd']:.4f}"
+                                                      for key, _ in CV_METRICS) + " |")
+        with open(os.path.join(work, "cv.md"), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        replace_folder(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"wrote {out}: " + ", ".join(f"{label} {summary[key]['mean']:.4f} +- {summary[key]['sd']:.4f}"
+                                       for key, label in CV_METRICS[:3]))
+    return 0
+
+
+# ----------------------------------------------------------------------------- models
+
+def add_models_parser(subparsers) -> None:
+    p = subparsers.add_parser("models", help="the networks the learner can use, their sizes, and whether their "
+                              "pretrained weights are here", description="The networks the learner can use: "
+                              "parameters without the head (a K-class head adds features x K + K), and whether "
+                              "their ImageNet weights are on this machine (without them a network starts from "
+                              "random weights and scores far lower). `train --backbone NAME` picks one; "
+                              "`--max-params N` keeps to those of at most N parameters.")
+    p.set_defaults(func=run_models)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from autoclint.nets import default_backbone
+    from autoclint.nets.registry import model_info
+    default = default_backbone()
+    print(f"{'network':<22}{'parameters':>12}{'features':>10}  pretrained weights")
+    for info in model_info():
+        mark = " (default)" if info.name == default else ""
+        print(f"{info.name:<22}{info.backbone_params:>12,}{info.num_features:>10}  "
+              f"{'present' if info.pretrained else 'missing: random init'}{mark}")
     return 0
 
 
@@ -317,6 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(subparsers)
     add_train_parser(subparsers)
     add_predict_parser(subparsers)
+    add_report_parser(subparsers)
+    add_cv_parser(subparsers)
+    add_models_parser(subparsers)
     return parser
 
 

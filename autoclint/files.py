@@ -6,7 +6,10 @@ import shutil
 
 from autoclint.errors import AutoclintError
 
-MODEL_FILES = frozenset({"model.json", "weights.pt", "ridge.npz"})  # everything a saved model folder holds
+MODEL_FILES = frozenset({"model.json", "weights.pt", "ridge.npz"})  # what `predict` needs of a saved model
+# A run folder (`train --out`) is a saved model plus the record of its training, and the report made from it.
+RUN_FILES = MODEL_FILES | {"metrics.json", "config.json", "log.txt", "curve.png", "report"}
+REPORT_FILES = frozenset({"index.html", "curve.png", "confusion.png", "per-class.png", "worst.png", "metrics.json"})
 
 
 def check_destination(folder: str, own_files: frozenset[str], marker: str, overwrite: bool, flag: str) -> None:
@@ -29,9 +32,9 @@ def check_destination(folder: str, own_files: frozenset[str], marker: str, overw
 
 
 def check_model_destination(folder: str, overwrite: bool = False) -> None:
-    """Refuse a destination holding files that are not an earlier saved model (unless overwrite); here, not
-    in train.checkpoint, so that a command checks it before importing torch."""
-    check_destination(os.path.abspath(folder), MODEL_FILES, "model.json", overwrite, "--overwrite")
+    """Refuse a destination holding files that are not an earlier run folder or saved model (unless
+    overwrite); here, not in train.checkpoint, so that a command checks it before importing torch."""
+    check_destination(os.path.abspath(folder), RUN_FILES, "model.json", overwrite, "--overwrite")
 
 
 def replace_folder(complete: str, final: str) -> None:

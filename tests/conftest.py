@@ -57,3 +57,13 @@ def one_hot(indices, classes: int) -> np.ndarray:
     out = np.zeros((len(indices), classes), dtype=np.float32)
     out[np.arange(len(indices)), indices] = 1
     return out
+
+
+@pytest.fixture(scope="session")
+def faces_run(tmp_path_factory) -> str:
+    """A run folder: `autoclint train` on the real Faces set for 12 s (shared by the CLI and report tests;
+    copy it before writing into it)."""
+    from autoclint.cli import main
+    folder = str(tmp_path_factory.mktemp("runs") / "faces")
+    assert main(["train", shared("suite", "Faces"), "--budget", "12", "--out", folder]) == 0
+    return folder

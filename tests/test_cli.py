@@ -1,5 +1,6 @@
 """`autoclint train` then `autoclint predict`, on a real dataset and on raw files; bad arguments get one sentence."""
 import csv
+import json
 import os
 
 import pytest
@@ -9,10 +10,8 @@ from tests.conftest import shared
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("cli") / "faces-model")
-    assert main(["train", shared("suite", "Faces"), "--budget", "12", "--save", folder]) == 0
-    return folder
+def saved_model(faces_run):
+    return faces_run
 
 
 def read_rows(path):
@@ -44,6 +43,42 @@ def test_predict_on_image_files(saved_model, tmp_path):
     assert sum(r[1] == "s3" for r in rows[:4]) >= 3
 
 
+def test_predict_marks_an_unreadable_file_and_predicts_the_others(saved_model, tmp_path, caplog):
+    """One corrupt file among good ones: one log line, its row marked UNREADABLE, the others predicted;
+    --top-k adds the most probable classes; a colour photo fed to the grey faces model is warned about."""
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 this is not a jpeg")
+    good = os.path.join(shared("raw", "faces_pgm"), "s5", "1.pgm")
+    photos = shared("raw", "photos", "nature")
+    colour = os.path.join(photos, sorted(os.listdir(photos))[0])
+    out = tmp_path / "p.csv"
+    caplog.set_level("WARNING", logger="autoclint")
+    assert main(["predict", saved_model, good, str(broken), colour, "--out", str(out), "--top-k", "2",
+                 "--batch-size", "1"]) == 0
+    rows = read_rows(out)
+    assert rows[0][:6] == ["example", "predicted", "class_1", "p_1", "class_2", "p_2"] and len(rows[0]) == 46
+    assert [r[0] for r in rows[1:]] == [good, str(broken), colour]
+    assert rows[2][1] == "UNREADABLE" and set(rows[2][2:]) == {""}
+    assert rows[1][1] == rows[1][2] and float(rows[1][3]) >= float(rows[1][5])  # top-1 is the prediction
+    assert "broken.jpg: cannot be read as an image" in caplog.text and "marked unreadable" in caplog.text
+    assert "3 channel(s), but the model was trained on 1" in caplog.text
+    assert main(["predict", saved_model, str(broken), "--out", str(tmp_path / "none.csv")]) == 2
+    assert not (tmp_path / "none.csv").exists()
+
+
+def test_predict_names_dataset_rows_by_their_files(tmp_path, monkeypatch):
+    """A converted folder's test rows carry the file each came from (convert's files.csv)."""
+    from autoclint.data import convert
+    root = convert.write_dataset(convert.collect_folder(shared("raw", "photos")), str(tmp_path), "Photos", 0.3)
+    listed = {int(r["index"]): r["file"] for r in csv.DictReader(open(os.path.join(root, "files.csv")))
+              if r["split"] == "test"}
+    model = tmp_path / "m"
+    assert main(["train", root, "--budget", "3", "--out", str(model)]) == 0
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), root, "--out", str(out)]) == 0
+    assert [r[0] for r in read_rows(out)[1:]] == [listed[i] for i in range(len(listed))]
+
+
 def test_bad_arguments_are_one_sentence(saved_model, tmp_path, capsys):
     readme = os.path.join(shared("raw", "faces_pgm"), "README.md")
     cases = [
@@ -60,6 +95,15 @@ def test_bad_arguments_are_one_sentence(saved_model, tmp_path, capsys):
          "--set lrr: no such setting; known: max_side"),
         (["train", shared("suite", "Faces"), "--set", "search.draws=x", "--save", str(tmp_path / "m")],
          "--set search.draws=x: not a valid int"),
+        (["train", shared("suite", "Faces"), "--device", "tpu", "--out", str(tmp_path / "m")],
+         "--device=tpu: expected cpu, cuda or cuda:N"),
+        (["train", shared("suite", "Faces"), "--device", "cuda:7", "--out", str(tmp_path / "m")], "--device=cuda:7: "),
+        (["predict", saved_model, readme, "--device", "cuda:7"], "--device=cuda:7: "),
+        (["train", shared("suite", "Faces"), "--config", str(tmp_path / "none.json"), "--out", str(tmp_path / "m")],
+         "none.json: cannot be read"),
+        (["train", shared("suite", "Faces"), "--config", readme, "--out", str(tmp_path / "m")], "not valid JSON"),
+        (["train", shared("suite", "Faces"), "--max-params", "100000", "--out", str(tmp_path / "m")],
+         "--max-params=100000: every network is larger: the smallest, efficientnet_lite0, has 3,422,248 parameters"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -92,14 +136,19 @@ def test_train_replaces_its_own_earlier_model_and_overwrite_replaces_anything(sa
     import shutil
     earlier = tmp_path / "earlier"
     shutil.copytree(saved_model, earlier)
-    assert main(["train", shared("suite", "Faces"), "--budget", "3", "--save", str(earlier)]) == 0
+    assert main(["train", shared("suite", "Faces"), "--budget", "3", "--save", str(earlier), "--config",
+                 os.path.join(saved_model, "config.json"), "--set", "lr=0.004"]) == 0
     assert (earlier / "model.json").is_file()
+    config = json.loads((earlier / "config.json").read_text())
+    assert config["lr"] == 0.004 and config["ridge_alphas"] == json.loads(
+        open(os.path.join(saved_model, "config.json")).read())["ridge_alphas"]
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     (theirs / "old.txt").write_text("x")
     assert main(["train", shared("suite", "Faces"), "--budget", "3", "--save", str(theirs), "--overwrite"]) == 0
-    assert sorted(os.listdir(theirs)) in (["model.json", "ridge.npz"], ["model.json", "weights.pt"],
-                                          ["model.json", "ridge.npz", "weights.pt"])
+    record = ["config.json", "curve.png", "log.txt", "metrics.json", "model.json"]
+    assert sorted(os.listdir(theirs)) in (sorted(record + ["ridge.npz"]), sorted(record + ["weights.pt"]),
+                                          sorted(record + ["ridge.npz", "weights.pt"]))
 
 
 def test_train_from_a_folder_of_class_folders_converts_once(tmp_path, monkeypatch, caplog):
@@ -145,6 +194,59 @@ def test_ctrl_c_during_training_keeps_the_best_predictor(tmp_path, monkeypatch, 
     calls.append("again")  # every call is now past the first: interrupted before anything was fitted
     assert main(["train", shared("suite", "Faces"), "--budget", "60", "--save", str(tmp_path / "n")]) == 2
     assert "nothing saved" in capsys.readouterr().err and not (tmp_path / "n").exists()
+
+
+def test_run_folder_records_the_training(saved_model):
+    """`train --out RUN`: beside the model, every prediction made (time, predictor, held-out and test NAUC),
+    what the learner chose, the settings used, the log and the curve."""
+    with open(os.path.join(saved_model, "metrics.json")) as f:
+        run = json.load(f)
+    assert run["budget_s"] == 12 and 0 < run["elapsed_s"] and run["dataset"].endswith("Faces")
+    times = [p["t"] for p in run["predictions"]]
+    assert times and times == sorted(times)
+    assert all(0.9 < p["test_nauc"] <= 1 and p["kind"] in ("pixels", "features", "finetune") for p in run["predictions"])
+    assert run["learner"]["input_shape"][:2] == [1, 112] and run["learner"]["held_out"] == 40
+    with open(os.path.join(saved_model, "config.json")) as f:
+        config = json.load(f)
+    assert config["lr"] == 0.003 and config["search"]["draws"] == 3
+    log_text = open(os.path.join(saved_model, "log.txt")).read()
+    assert "pixels ridge" in log_text and log_text.count("new prediction") == len(times)
+    assert open(os.path.join(saved_model, "curve.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cv_trains_each_fold_and_reports_mean_and_sd(tmp_path, monkeypatch, capsys):
+    """`cv`: 2 stratified folds of 12 real faces, a run folder per fold, per-fold figures and mean +- sd."""
+    from tests.data.test_source import faces_folder
+    monkeypatch.setenv("AUTOCLINT_CACHE_DIR", str(tmp_path / "cache"))
+    faces = faces_folder(tmp_path)
+    out = tmp_path / "cv"
+    assert main(["cv", faces, "--folds", "2", "--budget-per-fold", "3", "--out", str(out)]) == 0
+    assert sorted(os.listdir(out)) == ["cv.json", "cv.md", "fold-1", "fold-2"]
+    result = json.loads((out / "cv.json").read_text())
+    assert [r["test_examples"] for r in result["per_fold"]] == [6, 6] and result["folds_done"] == 2
+    top1 = [r["top1"] for r in result["per_fold"]]
+    assert result["summary"]["top1"]["mean"] == pytest.approx(sum(top1) / 2)
+    assert result["summary"]["top1"]["sd"] == pytest.approx(abs(top1[0] - top1[1]) / 2 ** 0.5)
+    assert "| mean +- sd |" in (out / "cv.md").read_text()
+    assert (out / "fold-1" / "model.json").is_file() and "wrote" in capsys.readouterr().out
+    assert main(["report", str(out / "fold-2")]) == 0  # a fold is a run folder
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "data.csv").write_text("x")
+    for argv, message in [(["cv", faces, "--folds", "5", "--out", str(tmp_path / "c5")], "fewer than the folds"),
+                          (["cv", faces, "--folds", "2", "--out", str(mine)], "holds files this command did not write"),
+                          (["cv", faces, "--budget-per-fold", "0", "--out", str(tmp_path / "c0")], "must be positive")]:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err.strip().splitlines()[-1], argv
+    assert (mine / "data.csv").read_text() == "x" and not (tmp_path / "c5").exists()
+
+
+def test_models_lists_the_networks_with_their_sizes(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["network", "parameters"]
+    lite0 = next(line for line in lines if line.startswith("efficientnet_lite0"))
+    assert "3,371,008" in lite0 and "present (default)" in lite0  # ImageNet Lite0 without its 1000-class layer
 
 
 def test_version():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import shutil
 import tempfile
@@ -24,6 +25,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from autoclint.errors import AutoclintError
 from autoclint.files import replace_folder
+
+log = logging.getLogger("autoclint")
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".gif", ".webp"}
 VIDEO_EXTENSIONS = {".avi", ".mp4", ".mov", ".mkv", ".webm"}
@@ -355,13 +358,20 @@ def metadata_text(count: int, shapes: set[tuple[int, int, int]], channels: int, 
     return "\n".join(lines) + "\n"
 
 
+def _source_name(example: Example, index: int) -> str:
+    return example.source if isinstance(example.source, str) else f"x[{index}]"
+
+
 def write_dataset(collected: Collected, out_dir: str, name: str, test_fraction: float = 0.2, seed: int = 42,
                   max_side: int = 0, max_frames: int = 0, overwrite: bool = False,
-                  progress: Progress = _no_progress, shuffle: bool = True) -> str:
+                  progress: Progress = _no_progress, shuffle: bool = True, skip_unreadable: bool = False) -> str:
     """Encode, split and write; returns the dataset root. Nothing is replaced unless all of it succeeded.
 
     shuffle=False keeps the examples' given order within each subset (when the examples fix the split),
     e.g. to write records sorted by class, which the official reader hands over unshuffled.
+    skip_unreadable: a file that cannot be decoded is left out (a log line each, then their count) instead
+    of stopping the conversion. The root also gets files.csv: split, index in that split, source file,
+    labels, so that a user can tell which of their files an example (or a prediction row) is.
     """
     import tensorflow as tf
     if not name or any(c in name for c in "./\\ "):
@@ -386,9 +396,29 @@ def write_dataset(collected: Collected, out_dir: str, name: str, test_fraction: 
     os.makedirs(out_dir, exist_ok=True)
     work = tempfile.mkdtemp(prefix=f".{name}.partial-", dir=out_dir)
     try:
-        encoded = {}
+        encoded, skipped = {}, []
         for i in progress(train_idx + test_idx, f"encoding {name}"):
-            encoded[i] = encode_example(collected.kind, examples[i], max_side, max_frames)
+            try:
+                encoded[i] = encode_example(collected.kind, examples[i], max_side, max_frames)
+            except AutoclintError as e:
+                if not skip_unreadable:
+                    raise AutoclintError(f"{e} Pass --skip-unreadable to leave such files out.") from None
+                log.warning("skipped: %s", e)
+                skipped.append(_source_name(examples[i], i))
+        if skipped:
+            shown = ", ".join(os.path.basename(p) for p in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+            log.warning("%s: left out %d unreadable file(s): %s", name, len(skipped), shown)
+            train_idx = [i for i in train_idx if i in encoded]
+            test_idx = [i for i in test_idx if i in encoded]
+            if not train_idx or not test_idx:
+                raise AutoclintError(f"{name}: without the {len(skipped)} unreadable file(s), {len(train_idx)} train "
+                                     f"and {len(test_idx)} test examples are left; nothing written.")
+        tested = {label for i in test_idx for label in examples[i].labels}
+        for label, class_name in enumerate(collected.class_names):
+            if label not in tested:
+                count = sum(label in examples[i].labels for i in train_idx)
+                log.warning("class %r has %d example(s), none in the test set: the test set cannot measure it%s",
+                            class_name, count, " (one example cannot be both trained on and tested)" if count == 1 else "")
         # TensorFlow's decoder forces num_channels: grey frames are replicated when the set is colour.
         channels = 1 if all(e.grey for e in encoded.values()) else 3
         dense = isinstance(next(iter(encoded.values())).frames, np.ndarray)
@@ -411,6 +441,13 @@ def write_dataset(collected: Collected, out_dir: str, name: str, test_fraction: 
                 f.write(" ".join(map(str, row)) + "\n")
         with open(os.path.join(root, f"{name}_label.name"), "w", encoding="utf-8") as f:
             f.write("\n".join(collected.class_names) + "\n")
+        with open(os.path.join(root, "files.csv"), "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["split", "index", "file", "labels"])
+            for subset, idx in (("train", train_idx), ("test", test_idx)):
+                for offset, i in enumerate(idx):
+                    writer.writerow([subset, offset, _source_name(examples[i], i),
+                                     " ".join(collected.class_names[k] for k in examples[i].labels)])
         replace_folder(root, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)

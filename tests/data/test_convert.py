@@ -1,4 +1,5 @@
 """The formatter on the real raw data: read back with the data layer, pixels and labels must match."""
+import csv
 import glob
 import os
 import shutil
@@ -212,6 +213,32 @@ def test_unreadable_file_is_named_and_nothing_is_lost(tmp_path):
         convert.write_dataset(collected, str(out), "Faces", overwrite=True)
     assert (out / "Faces" / "keep.txt").read_text() == "earlier work"
     assert os.listdir(out) == ["Faces"], "no partial folder may be left behind"
+
+
+def test_skip_unreadable_leaves_them_out_names_them_and_lists_every_file(tmp_path, caplog):
+    """--skip-unreadable: the broken file is named and counted in the log, the others are written;
+    files.csv maps every example of each split back to its file; a one-image class is warned about."""
+    src = tmp_path / "src"
+    for cls in ("s1", "s2"):
+        shutil.copytree(os.path.join(shared("raw", "faces_pgm"), cls), src / cls)
+    (src / "s2" / "broken.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
+    (src / "s3").mkdir()
+    s3 = os.path.join(shared("raw", "faces_pgm"), "s3")
+    shutil.copy(os.path.join(s3, sorted(os.listdir(s3))[0]), src / "s3" / "only.pgm")
+    caplog.set_level("WARNING", logger="autoclint")
+    root = convert.write_dataset(convert.collect_folder(str(src)), str(tmp_path / "out"), "Faces", 0.5,
+                                 skip_unreadable=True)
+    assert "s2/broken.jpg: cannot be read as an image" in caplog.text
+    assert "left out 1 unreadable file(s): broken.jpg" in caplog.text
+    assert "class 's3' has 1 example(s), none in the test set" in caplog.text
+    with open(os.path.join(root, "files.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 9 and not any(r["file"].endswith("broken.jpg") for r in rows)
+    test_rows = sorted((int(r["index"]), r) for r in rows if r["split"] == "test")
+    solution = read_solution(os.path.join(root, "Faces.solution"))
+    assert [i for i, _ in test_rows] == list(range(len(solution)))
+    for (_, row), truth in zip(test_rows, solution):  # the listed file's class is the solution's
+        assert row["labels"] == ["s1", "s2", "s3"][int(truth.argmax())] == os.path.basename(os.path.dirname(row["file"]))
 
 
 def test_csv_missing_file_is_named(tmp_path):

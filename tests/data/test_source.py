@@ -53,3 +53,35 @@ def test_sources_that_are_not_data_are_named(tmp_path, monkeypatch):
         with pytest.raises(AutoclintError, match=re.escape(message)):
             as_autodl_dataset(source)
     assert not (tmp_path / "cache").exists()  # nothing written for a bad source
+
+
+def faces_folder(tmp_path, subjects: int = 3, per_subject: int = 4) -> str:
+    src, dst = shared("raw", "faces_pgm"), tmp_path / "faces"
+    for s in range(1, subjects + 1):
+        os.makedirs(dst / f"s{s}")
+        for name in sorted(os.listdir(os.path.join(src, f"s{s}")))[:per_subject]:
+            shutil.copy2(os.path.join(src, f"s{s}", name), dst / f"s{s}" / name)
+    return str(dst)
+
+
+def test_folds_test_every_example_once_stratified(tmp_path, monkeypatch):
+    import csv
+    from autoclint.data.source import fold_datasets
+    monkeypatch.setenv("AUTOCLINT_CACHE_DIR", str(tmp_path / "cache"))
+    faces = faces_folder(tmp_path)
+    roots = fold_datasets(faces, 2)
+    assert len(roots) == 2 and fold_datasets(faces, 2) == roots  # converted once, then reused
+    tested = []
+    for root in roots:
+        with open(os.path.join(root, "files.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        test = [r for r in rows if r["split"] == "test"]
+        assert len(rows) == 12 and len(test) == 6
+        assert sorted(r["labels"] for r in test) == ["s1"] * 2 + ["s2"] * 2 + ["s3"] * 2  # stratified
+        tested += [r["file"] for r in test]
+    assert len(tested) == len(set(tested)) == 12
+    with pytest.raises(AutoclintError, match=r"--folds=5: class 's1' has 4 example\(s\), fewer than the folds.*"
+                                             r"--folds 4 or fewer"):
+        fold_datasets(faces, 5)
+    with pytest.raises(AutoclintError, match="an AutoDL dataset is split already"):
+        fold_datasets(roots[0], 2)

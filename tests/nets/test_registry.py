@@ -52,3 +52,13 @@ def test_resnet18_loads_a_torchvision_format_state_dict(tmp_path):
 def test_resnet18_without_weights_warns(tmp_path, caplog):
     net, cfg = resnet18(weights_dir=str(tmp_path))
     assert not cfg.pretrained and "RANDOM INIT" in caplog.text
+
+
+def test_max_params_keeps_the_preferred_network_when_it_fits_and_names_the_smallest_when_none_does():
+    from autoclint.nets.registry import backbone_within, model_info
+    sizes = {i.name: i.backbone_params + i.num_features * 10 + 10 for i in model_info()}
+    assert backbone_within(sizes["resnet18"], 10, "resnet18") == "resnet18"
+    assert backbone_within(sizes["resnet18"] - 1, 10, "resnet18") == "efficientnet_lite0"  # resnet18 too large
+    assert backbone_within(sizes["efficientnet_lite0"], 10, "efficientnet_lite0") == "efficientnet_lite0"
+    with pytest.raises(ValueError, match="the smallest, efficientnet_lite0"):
+        backbone_within(sizes["efficientnet_lite0"] - 1, 10, "efficientnet_lite0")

@@ -131,3 +131,22 @@ def test_blend_keeps_each_column_order_of_a_prediction_it_is_blended_with_itself
     b = blend(p, p)
     assert np.all((b > 0) & (b < 1))
     np.testing.assert_array_equal(np.argsort(b, 0), np.argsort(p, 0))
+
+
+def test_min_precision_saves_the_best_predictor_that_meets_it_else_the_most_precise():
+    """A ranks every class column perfectly (NAUC 1) but its argmax always says class 0 (macro precision
+    0.11); B is noisier and precise. Without a constraint A is saved; with one, B; when nothing meets it,
+    the most precise (B) with a sentence saying so."""
+    y = one_hot(np.arange(60) % 3, 3)
+    rng = np.random.default_rng(0)
+    a = 0.1 * y + np.array([0.5, 0.0, 0.0])
+    b = y + 1.5 * rng.random(y.shape)
+    for min_precision, saved, says in [(0.0, "features", ""), (0.5, "finetune", ""), (0.999, "finetune", "no predictor")]:
+        validation = Validation(y, False, TrainCfg())
+        anytime = Anytime(validation, min_precision=min_precision)
+        anytime.offer(candidate("features", a, validation))
+        anytime.offer(candidate("finetune", b, validation))
+        assert anytime.best_single.kind == "features"  # the ranking itself is unchanged
+        chosen, note = anytime.for_saving()
+        assert chosen.kind == saved and note.startswith(says), (min_precision, note)
+    assert validation.macro_precision(a) < 0.2 and 0.5 < validation.macro_precision(b) < 0.999

@@ -22,3 +22,36 @@ def test_settings_take_the_fields_types():
 def test_bad_settings_are_named(setting, message):
     with pytest.raises(ValueError, match=message):
         with_overrides(TrainCfg(), [setting])
+
+
+def test_a_run_folders_config_file_gives_back_the_same_config(tmp_path):
+    """config.json (dataclasses.asdict, as `train --out` writes it) read back by `--config` is the config."""
+    import dataclasses
+    import json
+    from autoclint.train.config import settings_from_file
+    cfg = with_overrides(TrainCfg(), ["lr=0.02", "ridge_alphas=1,10", "search.draws=5", "augment=faa", "flip_floor=0.5"])
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(dataclasses.asdict(cfg)))
+    assert with_overrides(TrainCfg(), settings_from_file(str(path))) == cfg
+    (tmp_path / "partial.json").write_text('{"lr": 0.05, "search": {"min_candidates": 2}}')
+    partial = with_overrides(TrainCfg(), settings_from_file(str(tmp_path / "partial.json")))
+    assert (partial.lr, partial.search.min_candidates, partial.max_side) == (0.05, 2, TrainCfg().max_side)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "expected a JSON object of settings, found list"),
+    ('{"lrr": 1}', None),  # unknown key: named by with_overrides
+])
+def test_bad_config_files_are_named(tmp_path, text, message):
+    from autoclint.train.config import settings_from_file
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    if message is None:
+        with pytest.raises(ValueError, match="lrr: no such setting"):
+            with_overrides(TrainCfg(), settings_from_file(str(path)))
+    else:
+        with pytest.raises(ValueError, match=message):
+            settings_from_file(str(path))
+    with pytest.raises(ValueError, match="cannot be read"):
+        settings_from_file(str(tmp_path / "missing.json"))
