@@ -129,7 +129,8 @@ def add_train_parser(subparsers) -> None:
                    "of class folders, a .csv, .npz or .npy to convert")
     p.add_argument("--out", "--save", dest="out", required=True, metavar="RUN",
                    help="run folder: the trained model and the record of its training (written once training "
-                        "ends or on Ctrl-C; an earlier run there is replaced, a folder holding other files is refused)")
+                        "ends, or on Ctrl-C / SIGTERM with the best predictor so far; an earlier run there is "
+                        "replaced, a folder holding other files is refused)")
     p.add_argument("--overwrite", action="store_true", help="replace the --out folder even if it holds other files")
     p.add_argument("--budget", type=float, default=300.0, help="seconds of training (default 300)")
     p.add_argument("--test-size", type=float, default=0.2, help="share of each class kept apart as a test set "
@@ -254,9 +255,10 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
             from tqdm.contrib.logging import logging_redirect_tqdm
             stack.enter_context(logging_redirect_tqdm())  # the root logger's handler (main's basicConfig)
         interrupted = False
+        stack.enter_context(_terminate_as_interrupt())
         try:
             _train_until_done(session, train, test, solution, budget, start, bar, predictions, log_text)
-        except KeyboardInterrupt:  # Ctrl-C: what was learned so far is still worth saving
+        except KeyboardInterrupt:  # Ctrl-C or `kill`: what was learned so far is still worth saving
             interrupted = True
             if bar is not None:
                 bar.close()
@@ -275,6 +277,25 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
              "log.txt": log_text.getvalue().encode(), "curve.png": curve_png(predictions, budget)}
     folder = save_trained(exported, out, _class_names(data_dir, train), overwrite, extra)
     return folder, exported.kind, exported.valid_nauc, interrupted
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill`, a job scheduler's time limit) ends training as Ctrl-C does: the best predictor so far
+    is saved. Only in the main thread, where Python delivers signals."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_device(device: str) -> None:

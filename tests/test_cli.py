@@ -249,6 +249,27 @@ def test_models_lists_the_networks_with_their_sizes(capsys):
     assert "3,371,008" in lite0 and "present (default)" in lite0  # ImageNet Lite0 without its 1000-class layer
 
 
+def test_sigterm_during_training_saves_the_best_predictor_so_far(tmp_path):
+    """`kill` (a scheduler's time limit) after the first prediction: the run folder is written, marked
+    interrupted, and its model predicts."""
+    import signal
+    import subprocess
+    import sys
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "autoclint", "train", shared("suite", "Faces"), "--budget", "120",
+                             "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for line in proc.stdout:  # the CLI prints a line per new prediction
+        if "new prediction" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert "interrupted at" in err and "saved" in out
+    assert json.loads((run / "metrics.json").read_text())["interrupted"] is True
+    assert main(["predict", str(run), shared("suite", "Faces"), "--out", str(tmp_path / "p.csv")]) == 0
+
+
 def test_version():
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
