@@ -93,3 +93,29 @@ def test_bad_model_folders_name_the_file(tmp_path):
         json.dump({k: v for k, v in info.items() if k != "shape"}, f)
     with pytest.raises(AutoclintError, match="incomplete or malformed"):
         load_trained(folder)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3])
+def test_round_trip_gives_the_in_run_predictions_of_every_predictor_kind(tmp_path, stages, monkeypatch):
+    """train -> save -> load -> predict from the dataset equals the learner's own test prediction with the
+    same predictor to 1e-6 (pixels after stage 1, frozen features after stage 2, the fine-tuned net after
+    a slice; with mirrored TTA where the learner chose it): the saved preprocessing is the learner's."""
+    from autoclint.train.anytime import Anytime
+    tuned = []
+    keep = Anytime.keep_if_best
+
+    def remember(self, candidate):  # the fine-tune's own candidate, whether or not it ranks best
+        if candidate.kind == "finetune" and candidate.single is not None:
+            tuned.append(candidate)
+        keep(self, candidate)
+    monkeypatch.setattr(Anytime, "keep_if_best", remember)
+    session, test = trained_session(stages)
+    if stages == 3:
+        assert tuned, "a fine-tune slice ran"
+        session.anytime.best_single = tuned[-1]  # save the fine-tuned net, as when it ranks best
+    best = session.anytime.best_single
+    in_run = best.predict()  # right after the stage: the live network is the one this predictor used
+    model = load_trained(save_trained(session.export(), str(tmp_path / "model")))
+    assert (model.kind, model.tta) == (best.single.kind, best.single.tta)
+    assert model.kind == ("pixels", "features", "finetune")[stages - 1]
+    np.testing.assert_allclose(model.scores_dataset(test.get_dataset()), in_run, rtol=0, atol=1e-6)
