@@ -406,9 +406,17 @@ def _file_examples(files: list[str], unreadable: set[str], model) -> Iterator:
     from autoclint.data.convert import _media_kind, load_image, load_video
     log = logging.getLogger("autoclint")
     warned = set()
+    import tensorflow as tf
     for path in progress(files, "reading"):
         try:
-            pixels = load_video(path) if _media_kind(path) == "video" else load_image(path)[0][None]
+            if _media_kind(path) == "video":
+                pixels = load_video(path)
+            else:
+                pixels, original = load_image(path)
+                if original is not None:  # bytes `convert` stores as they are: decoded as the dataset route
+                    # does (TensorFlow's JPEG decoder differs from PIL's by up to 5 levels on camera photos)
+                    pixels = tf.io.decode_image(original, channels=pixels.shape[-1], expand_animations=False).numpy()
+                pixels = pixels[None]
         except AutoclintError as e:
             log.warning("%s; its row is marked unreadable, the other files are predicted", e)
             unreadable.add(path)

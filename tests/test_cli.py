@@ -3,6 +3,7 @@ import csv
 import json
 import os
 
+import numpy as np
 import pytest
 
 from autoclint.cli import main
@@ -76,7 +77,12 @@ def test_predict_names_dataset_rows_by_their_files(tmp_path, monkeypatch):
     assert main(["train", root, "--budget", "3", "--out", str(model)]) == 0
     out = tmp_path / "p.csv"
     assert main(["predict", str(model), root, "--out", str(out)]) == 0
-    assert [r[0] for r in read_rows(out)[1:]] == [listed[i] for i in range(len(listed))]
+    rows = read_rows(out)[1:]
+    assert [r[0] for r in rows] == [listed[i] for i in range(len(listed))]
+    by_files = tmp_path / "files.csv"  # the same photos through the file route: the same probabilities
+    assert main(["predict", str(model), *[listed[i] for i in range(len(listed))], "--out", str(by_files)]) == 0
+    np.testing.assert_allclose(np.array([r[2:] for r in read_rows(by_files)[1:]], float),
+                               np.array([r[2:] for r in rows], float), rtol=0, atol=1e-6)
 
 
 def test_bad_arguments_are_one_sentence(saved_model, tmp_path, capsys):

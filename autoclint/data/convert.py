@@ -30,7 +30,8 @@ log = logging.getLogger("autoclint")
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".gif", ".webp"}
 VIDEO_EXTENSIONS = {".avi", ".mp4", ".mov", ".mkv", ".webm"}
-KEEP_BYTES_FORMATS = {"JPEG", "PNG", "BMP"}  # decoded by tf.io.decode_image to the pixels PIL sees
+KEEP_BYTES_FORMATS = {"JPEG", "PNG", "BMP"}  # stored as they are; tf.io.decode_image reads them back (JPEG:
+#   within a few levels of PIL's decode, which is why `predict` decodes such files with TensorFlow too)
 SPLIT_NAMES = {"train": "train", "training": "train", "validation": "train", "valid": "train", "val": "train",
                "test": "test", "testing": "test"}
 VIDEO_GREY_TOLERANCE = 12  # XVID-coded grey KTH clips carry a constant 5-7 step colour cast (measured)
