@@ -159,6 +159,12 @@ def _class_names(data_dir: str, dataset) -> list[str]:
     return dataset.get_class_labels()
 
 
+def _solution_path(data_dir: str) -> str:
+    """`<name>.solution` beside an AutoDL dataset's `<name>.data` folder (it may be missing)."""
+    from autoclint.harness.layout import task_name
+    return os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
+
+
 def _learner_config(args: argparse.Namespace):
     """TrainCfg from --config, then --backbone / --seed / --device, then --set; one sentence when wrong."""
     from autoclint.train.config import TrainCfg, settings_from_file, with_overrides
@@ -208,7 +214,6 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
     into its metrics.json. Returns the folder, the saved predictor's kind, its held-out NAUC and whether
     Ctrl-C ended training (the best predictor so far is saved then)."""
     from autoclint.data.dataset import AutoDLDataset, check_records
-    from autoclint.harness.layout import task_name
     from autoclint.harness.scoring import read_solution
     from autoclint.nets import list_models
     from autoclint.train.checkpoint import save_trained
@@ -222,17 +227,17 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
     if os.path.isdir(os.path.join(data_dir, "test")):
         check_records(os.path.join(data_dir, "test"))
         test = AutoDLDataset(os.path.join(data_dir, "test"))
-    solution_path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
+    solution_path = _solution_path(data_dir)
     solution = read_solution(solution_path) if test is not None and os.path.isfile(solution_path) else None
     if max_params is not None:
         from autoclint.nets import default_backbone
         from autoclint.nets.registry import backbone_within
+        preferred = cfg.backbone or default_backbone()
         try:
-            chosen = backbone_within(max_params, train.get_metadata().get_output_size(),
-                                     cfg.backbone or default_backbone())
+            chosen = backbone_within(max_params, train.get_metadata().get_output_size(), preferred)
         except ValueError as e:
             raise AutoclintError(f"--max-params={max_params}: {e}.") from None
-        if chosen != (cfg.backbone or default_backbone()):
+        if chosen != preferred:
             logging.getLogger("autoclint").warning("--max-params=%d: %s is the largest network within it", max_params,
                                                    chosen)
         cfg = dataclasses.replace(cfg, backbone=chosen)
@@ -403,20 +408,12 @@ def _file_examples(files: list[str], unreadable: set[str], model) -> Iterator:
     unlike what the model was trained on (a still image for a video model, colour for a grey one) is
     predicted, with a warning once."""
     import numpy as np
-    from autoclint.data.convert import _media_kind, load_image, load_video
+    from autoclint.data.convert import _media_kind, load_image_as_stored, load_video
     log = logging.getLogger("autoclint")
     warned = set()
-    import tensorflow as tf
     for path in progress(files, "reading"):
-        try:
-            if _media_kind(path) == "video":
-                pixels = load_video(path)
-            else:
-                pixels, original = load_image(path)
-                if original is not None:  # bytes `convert` stores as they are: decoded as the dataset route
-                    # does (TensorFlow's JPEG decoder differs from PIL's by up to 5 levels on camera photos)
-                    pixels = tf.io.decode_image(original, channels=pixels.shape[-1], expand_animations=False).numpy()
-                pixels = pixels[None]
+        try:  # decoded as a converted dataset's reader would, so both routes give the same scores
+            pixels = load_video(path) if _media_kind(path) == "video" else load_image_as_stored(path)[None]
         except AutoclintError as e:
             log.warning("%s; its row is marked unreadable, the other files are predicted", e)
             unreadable.add(path)
@@ -553,15 +550,14 @@ def run_report(args: argparse.Namespace) -> int:
     from autoclint.data.source import as_autodl_dataset
     root = as_autodl_dataset(data, run.get("test_size", 0.2), progress=progress)
     from autoclint.data.dataset import AutoDLDataset, check_records
-    from autoclint.harness.layout import task_name
     from autoclint.harness.scoring import read_solution
     from autoclint.report import evaluate, write_report
     from autoclint.train.checkpoint import read_json, load_trained
     data_dir = _data_dir(root)
     test_dir = os.path.join(data_dir, "test")
-    solution_path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
+    solution_path = _solution_path(data_dir)
     if not (os.path.isdir(test_dir) and os.path.isfile(solution_path)):
-        raise AutoclintError(f"{data}: has no labelled test set (test/ and {task_name(data_dir)}.solution) to "
+        raise AutoclintError(f"{data}: has no labelled test set (test/ and {os.path.basename(solution_path)}) to "
                              f"report on; pass --test DATA with one.")
     check_records(test_dir)
     model = load_trained(run_dir)
@@ -625,7 +621,6 @@ def run_cv(args: argparse.Namespace) -> int:
     import tempfile
     import numpy as np
     from autoclint.data.dataset import AutoDLDataset
-    from autoclint.harness.layout import task_name
     from autoclint.harness.scoring import read_solution
     from autoclint.report import evaluate
     from autoclint.train.checkpoint import load_trained
@@ -639,7 +634,7 @@ def run_cv(args: argparse.Namespace) -> int:
                                                       True, {"data": os.path.abspath(args.dataset), "fold": k,
                                                              "folds": len(roots)}, args.max_params)
             data_dir = _data_dir(root)
-            solution = read_solution(os.path.join(root, f"{task_name(data_dir)}.solution"))
+            solution = read_solution(_solution_path(data_dir))
             s = evaluate(load_trained(folder), AutoDLDataset(os.path.join(data_dir, "test")).get_dataset(),
                          solution).summary
             rows.append({"fold": k, "test_examples": len(solution), "predictor": kind, "nauc": s.nauc, "top1": s.top1,

@@ -138,10 +138,9 @@ class Evaluation:
 def evaluate(model, dataset, solution: np.ndarray) -> Evaluation:
     """The saved model's calibrated probabilities and decisions on a tf.data test set, as `predict` makes
     them, with the first frame of every example kept for thumbnails."""
-    from autoclint.data.adapt import iterate_cache
     scores, thumbs, kept = [], [], 0
-    for x, _ in iterate_cache(dataset, model.shape, model.low, model.high):
-        scores.append(model.scores_cache(x))
+    for x, batch_scores in model.scores_batches(dataset):
+        scores.append(batch_scores)
         if thumbs is not None:
             kept += x[:, 0].nbytes
             thumbs = thumbs + [x[:, 0]] if kept <= THUMBNAIL_BYTES else None

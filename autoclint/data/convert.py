@@ -237,6 +237,17 @@ def load_image(path: str, max_side: int = 0) -> tuple[np.ndarray, bytes | None]:
     return pixels, (data if keep else None)
 
 
+def load_image_as_stored(path: str) -> np.ndarray:
+    """An image's pixels as a dataset written by `write_dataset` holds them: the bytes kept as they are are
+    decoded by TensorFlow, as the reader does (its JPEG decoder differs from PIL's by up to 5 levels on
+    camera photos), others as `load_image` gives them."""
+    pixels, original = load_image(path)
+    if original is None:
+        return pixels
+    import tensorflow as tf
+    return tf.io.decode_image(original, channels=pixels.shape[-1], expand_animations=False).numpy()
+
+
 def load_video(path: str, max_frames: int = 0) -> np.ndarray:
     """Frames as uint8 (T, H, W, 3) RGB from a video file or a folder of frame images."""
     if os.path.isdir(path):

@@ -12,10 +12,11 @@ probabilities, and multi-label decisions use per-class thresholds. It holds the 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
-import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,10 +120,16 @@ class TrainedModel:
             return self.runner.predict_ridge(self.ridge, x_u8, self.tta)
         return self.runner.predict(x_u8, tta=self.tta)
 
+    def scores_batches(self, dataset, batch: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(uint8 examples at self.shape, the predictor's own scores) per `batch` examples of a tf.data dataset
+        of (tensor (T, H, W, C), label)."""
+        for x, _ in iterate_cache(dataset, self.shape, self.low, self.high, batch):
+            yield x, self.scores_cache(x)
+
     def scores_dataset(self, dataset, batch: int = 256) -> np.ndarray:
         """The predictor's own scores for every example of a tf.data dataset of (tensor (T, H, W, C), label),
         decoded `batch` examples at a time."""
-        scores = [self.scores_cache(x) for x, _ in iterate_cache(dataset, self.shape, self.low, self.high, batch)]
+        scores = [s for _, s in self.scores_batches(dataset, batch)]
         if not scores:
             raise AutoclintError("the dataset to predict on holds no example.")
         return np.concatenate(scores)
