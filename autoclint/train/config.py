@@ -73,6 +73,10 @@ class TrainCfg:
     max_slice_s: float = 60.0  # predictions keep coming at least this often while validation improves
     patience: int = 4  # slices without validation gain before training stops
     reserve_s: float = 3.0  # kept free at the end of the budget besides the measured test time
+    end_margin_s: float = 2.0  # once a prediction exists, nothing starts that would end in the last seconds:
+    #   the official scorer looks for end.txt once a second, then scores what is new (0.25 s per prediction
+    #   here), and kills an ingestion still alive after T, which TF + torch keep alive ~2 s past end.txt
+    #   (measured): a run ending 0.9 s before T=3 was flagged 'exceeded' in CI
     # augmentation policy (autoclint/augment), decided once when fine-tuning saturates
     augment: str = "none"  # "none": crop (+ flip) only; "faa": the light FAA search; "random": sub-policies
     #   drawn from the same pool at the same moment without a search (the search's control arm). "none"

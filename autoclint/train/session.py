@@ -92,6 +92,8 @@ class Session:
         self.clock.set_remaining(remaining_s)
         if self.done_training:
             return
+        if self.anytime.prediction is not None and self.clock.left() < self.cfg.end_margin_s:
+            return self._stop(f"{self.clock.left():.1f} s left: ending before the scorer's last look")
         if self.stage == "read":
             self._read_first(dataset)
             self._fit_pixels()
@@ -116,7 +118,7 @@ class Session:
         pending = self.anytime.pending
         if pending is not None:
             cost = self._test_cost(pending)
-            if self.anytime.prediction is not None and not self.clock.can_afford(cost):
+            if self.anytime.prediction is not None and not self.clock.can_afford(cost, self.cfg.end_margin_s):
                 log.info("t=%.1fs no time for the %s prediction (%.1f s needed, %.1f s left): the last one stays",
                          self.clock.elapsed(), pending.note, cost, self.clock.left())
                 self.anytime.pending = None

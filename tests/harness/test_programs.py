@@ -117,9 +117,13 @@ def test_the_model_in_graph_mode_and_eagerly(tmp_path, eager):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["Faces", "Kth"])
-@pytest.mark.parametrize("budget", [3, 10, 30])
+@pytest.mark.parametrize("budget", [4, 10, 30])
 def test_the_model_ends_by_itself_within_the_budget(tmp_path, dataset, budget):
-    """Never killed at T: ingestion ends by itself, with a valid prediction and the margin in the log."""
+    """Never killed at T: ingestion ends by itself, with a valid prediction and the margin in the log.
+
+    Not T=3: the scorer looks for end.txt once a second and then scores (0.25 s a prediction), the process
+    lives ~2 s past end.txt (TF + torch teardown), so an end in the last ~1.5 s is flagged whatever the model
+    does, and on a loaded machine the first prediction alone lands at 1.6 s."""
     proc, _ = run_local(shared("suite", dataset), REPO, budget, tmp_path / "res")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "exceeded" not in proc.stderr and not errors_in(proc.stderr), proc.stderr[-3000:]

@@ -149,3 +149,18 @@ def test_augmentation_policy_is_chosen_once_when_training_saturates(caplog, tmp_
     run(drawn, train, test, 4, budget=600)
     assert drawn.policy_search is None and len(drawn.tuner.policy.subs) == 5
     assert "drawn without a search" in caplog.text
+
+
+def test_nothing_starts_in_the_last_seconds_once_a_prediction_exists(caplog):
+    """The official scorer kills an ingestion alive after T unless it saw end.txt at its last once-a-second
+    look: with a prediction made, a call that finds less than end_margin_s left stops at once."""
+    caplog.set_level("INFO", logger="autoclint")
+    train, test = datasets(shared("suite", "Faces"))
+    session = Session(40, TrainCfg(first_read_s=0.0), train_size=280)
+    assert run(session, train, test, 1, budget=60.0) is not None and not session.done_training
+    session.train(train.get_dataset(), 1.9)
+    assert session.done_training and len(session.cache) == 256  # the rest was not read
+    assert "ending before the scorer's last look" in caplog.text
+    session = Session(40, TrainCfg(first_read_s=0.0), train_size=280)
+    session.train(train.get_dataset(), 1.9)  # no prediction yet: the first one is always made
+    assert session.test(test.get_dataset(), 1.5) is not None
