@@ -140,29 +140,13 @@ def add_train_parser(subparsers) -> None:
 
 
 def _data_dir(path: str) -> str:
-    from autoclint.harness.layout import find_data_dir
-    path = os.path.abspath(path.rstrip("/"))
-    if not os.path.isdir(path):
-        raise AutoclintError(f"{path}: no such dataset folder.")
-    return path if path.endswith(".data") else find_data_dir(path)
-
-
-def _class_names(data_dir: str, dataset) -> list[str]:
-    """`<name>_label.name` beside the .data folder when present, else the metadata's label map."""
-    from autoclint.harness.layout import task_name
-    path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}_label.name")
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            names = [line.strip() for line in f if line.strip()]
-        if len(names) == dataset.get_metadata().get_output_size():
-            return names
-    return dataset.get_class_labels()
+    from autoclint.data.source import data_dir_of
+    return data_dir_of(path)
 
 
 def _solution_path(data_dir: str) -> str:
-    """`<name>.solution` beside an AutoDL dataset's `<name>.data` folder (it may be missing)."""
-    from autoclint.harness.layout import task_name
-    return os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
+    from autoclint.data.source import solution_path_of
+    return solution_path_of(data_dir)
 
 
 def _learner_config(args: argparse.Namespace):
@@ -213,22 +197,14 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
     """Train on the AutoDL dataset `root` for `budget` seconds and write the run folder `out`; `about` goes
     into its metrics.json. Returns the folder, the saved predictor's kind, its held-out NAUC and whether
     Ctrl-C ended training (the best predictor so far is saved then)."""
-    from autoclint.data.dataset import AutoDLDataset, check_records
-    from autoclint.harness.scoring import read_solution
+    from autoclint.data.source import open_dataset
     from autoclint.nets import list_models
     from autoclint.train.checkpoint import save_trained
     from autoclint.train.session import Session
     if cfg.backbone and cfg.backbone not in list_models():
         raise AutoclintError(f"--backbone={cfg.backbone}: unknown; known: {', '.join(list_models())}.")
-    data_dir = _data_dir(root)
-    check_records(os.path.join(data_dir, "train"))
-    train = AutoDLDataset(os.path.join(data_dir, "train"))
-    test = None
-    if os.path.isdir(os.path.join(data_dir, "test")):
-        check_records(os.path.join(data_dir, "test"))
-        test = AutoDLDataset(os.path.join(data_dir, "test"))
-    solution_path = _solution_path(data_dir)
-    solution = read_solution(solution_path) if test is not None and os.path.isfile(solution_path) else None
+    opened = open_dataset(root)
+    data_dir, train, test, solution = opened.data_dir, opened.train, opened.test, opened.solution
     if max_params is not None:
         from autoclint.nets import default_backbone
         from autoclint.nets.registry import backbone_within
@@ -280,7 +256,7 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
     extra = {"metrics.json": json.dumps(run, indent=1).encode(),
              "config.json": json.dumps(dataclasses.asdict(cfg), indent=1).encode(),
              "log.txt": log_text.getvalue().encode(), "curve.png": curve_png(predictions, budget)}
-    folder = save_trained(exported, out, _class_names(data_dir, train), overwrite, extra)
+    folder = save_trained(exported, out, opened.class_names, overwrite, extra)
     return folder, exported.kind, exported.valid_nauc, interrupted
 
 
@@ -692,6 +668,100 @@ def run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- search
+
+SEARCH_HELP = """Search the learner's configurations for the best model, with Optuna (TPE + Hyperband).
+
+Each trial is `autoclint train` with one configuration (network, input size, the fine-tune stage on or
+off, lr, weight decay, label smoothing, batch size, augmentation) for up to --trial-time seconds,
+reporting the held-out NAUC after each step: weak trials are stopped early (Hyperband), so many more
+configurations start than end. The default configuration is the first trial; every trial holds out the
+same examples. --max-params leaves larger networks out; --min-precision is a constraint on held-out
+macro precision (when no trial meets it, the most precise is kept and the command says so).
+
+The run folder (--out) gets: model/ (the incumbent's saved model, for `autoclint predict`),
+incumbent.json (its settings, for `autoclint train --config`), trials.csv (every trial), budgets.md (per
+training budget: configurations run, the incumbent, the mean), best-over-time.png, study.db (the
+study; --resume continues it after Ctrl-C or a crash) and logs/ (each worker's learner log).
+
+--workers K runs K trials at a time, each a process with cores/K threads, so a trial's clock is its own.
+--storage postgresql://user:password@host/db shares one study between workers on several machines (the
+same --study name on each); the default is SQLite in the run folder.
+Examples:  autoclint search photos/ --time 1800 --out runs/photos-search
+           autoclint search photos/ --time 600 --max-params 2000000 --min-precision 0.8 --out runs/small
+"""
+
+
+def add_search_parser(subparsers) -> None:
+    p = subparsers.add_parser("search", help="search configurations for the best model under constraints",
+                              description=SEARCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset", metavar="DATA", help="AutoDL dataset, or a folder of class folders, a .csv, .npz or "
+                   ".npy to convert")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder for the study and its results")
+    p.add_argument("--time", type=float, required=True, metavar="S", help="seconds of searching (wall clock)")
+    p.add_argument("--trial-time", type=float, default=None, metavar="S", help="seconds one trial may train, its "
+                   "full fidelity (default: a quarter of --time, at most 300)")
+    p.add_argument("--workers", type=int, default=1, metavar="K", help="trials run at a time (default 1)")
+    p.add_argument("--storage", default="", metavar="URL", help="a database URL shared by workers (default: "
+                   "SQLite in the run folder)")
+    p.add_argument("--study", default="", metavar="NAME", help="the study's name in --storage (default: the run "
+                   "folder's name)")
+    p.add_argument("--resume", action="store_true", help="continue the search in RUN for --time more seconds")
+    p.add_argument("--overwrite", action="store_true", help="replace RUN even if it holds other files")
+    p.add_argument("--test-size", type=float, default=0.2, help="share of each class kept apart as a test set "
+                   "when DATA is converted (default 0.2)")
+    add_learner_arguments(p)
+    p.set_defaults(func=run_search)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    if not args.time > 0:
+        raise AutoclintError(f"--time={args.time:g}: must be positive.")
+    trial_s = args.trial_time if args.trial_time is not None else min(300.0, args.time / 4)
+    if not trial_s > 0:
+        raise AutoclintError(f"--trial-time={trial_s:g}: must be positive.")
+    if trial_s > args.time:
+        raise AutoclintError(f"--trial-time={trial_s:g}: longer than the search (--time={args.time:g}).")
+    if args.workers < 1:
+        raise AutoclintError(f"--workers={args.workers}: must be at least 1.")
+    if args.resume and args.overwrite:
+        raise AutoclintError("--resume and --overwrite: choose one (continue the search, or replace it).")
+    cfg = _learner_config(args)
+    from autoclint.search import SEARCH_FILES, min_trial_s
+    if args.time < min_trial_s(trial_s):
+        raise AutoclintError(f"--time={args.time:g}: too short for one trial's first rung ({min_trial_s(trial_s):.0f} s "
+                             f"with --trial-time={trial_s:g}).")
+    out = os.path.abspath(args.out)
+    if not args.resume:
+        from autoclint.files import check_destination
+        if os.path.isfile(os.path.join(out, "search.json")) and not args.overwrite:
+            raise AutoclintError(f"{out}: holds an earlier search; pass --resume to continue it, or --overwrite to "
+                                 f"replace it.")
+        check_destination(out, SEARCH_FILES, "search.json", args.overwrite, "--overwrite")
+        if args.overwrite and os.path.isdir(out) and not args.storage:
+            import shutil
+            shutil.rmtree(out)
+    from autoclint.search import Request, run
+    request = Request(args.dataset, out, args.time, trial_s, cfg, args.max_params, args.min_precision or 0.0,
+                      args.storage, args.study, args.workers, args.resume, args.test_size)
+    if cfg.backbone:
+        import dataclasses as dc
+        request = dc.replace(request, base=dc.replace(cfg, backbone=""), only_backbone=cfg.backbone)
+    best = run(request, progress=progress)
+    if best is None:
+        print(f"{out}: no trial completed; nothing to keep (trials.csv says why)")
+        return 1
+    with open(os.path.join(out, "budgets.md"), encoding="utf-8") as f:
+        print(f.read(), end="")
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+    print(f"incumbent: trial {best.number}, held-out NAUC {best.value:.4f}, macro precision {best.precision:.4f} "
+          f"({params}); model in {os.path.join(out, 'model')}, settings in {os.path.join(out, 'incumbent.json')}")
+    if not best.feasible:
+        print(f"no trial reached the held-out macro precision {args.min_precision:g} asked for: kept the most "
+              f"precise one ({best.precision:.4f})")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
@@ -705,6 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_predict_parser(subparsers)
     add_report_parser(subparsers)
     add_cv_parser(subparsers)
+    add_search_parser(subparsers)
     add_models_parser(subparsers)
     return parser
 

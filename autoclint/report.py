@@ -64,6 +64,23 @@ def curve_png(predictions: list[dict], budget_s: float) -> bytes:
     return _png(fig)
 
 
+def search_png(points: list[tuple[float, float]], total_s: float) -> bytes:
+    """The best held-out NAUC of the completed trials over the search's wall-clock time."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if points:
+        t, v = zip(*points)
+        ax.step(list(t) + [max(total_s, t[-1])], list(v) + [v[-1]], where="post", color="tab:orange")
+        ax.plot(t, v, "o", color="tab:orange", markersize=3)
+        ax.set_ylim(min(v) - 0.02, min(1.02, max(v) + 0.02))
+    ax.set_xlim(0, max([total_s] + [p[0] * 1.05 for p in points]))
+    ax.set_xlabel("seconds since the search started")
+    ax.set_ylabel("best held-out NAUC so far")
+    ax.set_title("Configuration search: the incumbent over time")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def confusion_png(confusion: np.ndarray, classes: list[str]) -> bytes:
     """Rows: true class, columns: predicted; colour is the share of the row, numbers are counts (up to 25
     classes; beyond that the labels would overlap)."""

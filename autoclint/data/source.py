@@ -10,6 +10,9 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
 
 from autoclint.data import convert
 from autoclint.errors import AutoclintError
@@ -134,3 +137,55 @@ def fold_datasets(source: str, folds: int, seed: int = 42,
         roots.append(root)
     log.info("%s: %d folds in %s (reused while the files are unchanged)", source, folds, cache_root())
     return roots
+
+
+def data_dir_of(path: str) -> str:
+    """The `<name>.data` folder of an AutoDL dataset given by its root or by itself."""
+    from autoclint.harness.layout import find_data_dir
+    path = os.path.abspath(path.rstrip("/"))
+    if not os.path.isdir(path):
+        raise AutoclintError(f"{path}: no such dataset folder.")
+    return path if path.endswith(".data") else find_data_dir(path)
+
+
+def solution_path_of(data_dir: str) -> str:
+    """`<name>.solution` beside an AutoDL dataset's `<name>.data` folder (it may be missing)."""
+    from autoclint.harness.layout import task_name
+    return os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}.solution")
+
+
+@dataclass(frozen=True)
+class OpenedDataset:
+    data_dir: str
+    train: object  # AutoDLDataset
+    test: object | None  # AutoDLDataset, when the dataset has a test/ part
+    solution: np.ndarray | None  # the test labels, when `<name>.solution` is there
+    class_names: list[str]
+
+
+def open_dataset(root: str) -> OpenedDataset:
+    """An AutoDL dataset's parts, their records checked first (a bad one is one sentence naming it)."""
+    from autoclint.data.dataset import AutoDLDataset, check_records
+    from autoclint.harness.scoring import read_solution
+    data_dir = data_dir_of(root)
+    check_records(os.path.join(data_dir, "train"))
+    train = AutoDLDataset(os.path.join(data_dir, "train"))
+    test = None
+    if os.path.isdir(os.path.join(data_dir, "test")):
+        check_records(os.path.join(data_dir, "test"))
+        test = AutoDLDataset(os.path.join(data_dir, "test"))
+    solution_path = solution_path_of(data_dir)
+    solution = read_solution(solution_path) if test is not None and os.path.isfile(solution_path) else None
+    return OpenedDataset(data_dir, train, test, solution, class_names_of(data_dir, train))
+
+
+def class_names_of(data_dir: str, dataset) -> list[str]:
+    """`<name>_label.name` beside the .data folder when present, else the metadata's label map."""
+    from autoclint.harness.layout import task_name
+    path = os.path.join(os.path.dirname(data_dir), f"{task_name(data_dir)}_label.name")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+        if len(names) == dataset.get_metadata().get_output_size():
+            return names
+    return dataset.get_class_labels()

@@ -51,6 +51,7 @@ class TrainCfg:
     flip_floor: float = 0.01  # ... a NAUC drop below this is never read as "mirroring changes the class"
     flip_loss_tolerance: float = 0.1  # ... nor a calibrated loss this much (relative) worse on a tied NAUC
     # fine-tuning
+    finetune: bool = True  # false: the learner stops at frozen features (a stage `autoclint search` may turn off)
     backbone: str = ""  # empty: the best pretrained backbone whose weights are present
     batch_size: int = 64  # images per step; CPU: larger batches were no faster per image at 64 px
     batch_frames: int = 128  # frames per step for video (8-frame clips: 16 per step; 64 clips peaked at 5 GB)

@@ -152,6 +152,14 @@ class Session:
                 "policy_search": self.policy_search.summary() if self.policy_search is not None else None,
                 "stage": self.stage, "stopped": self.stop_reason, "predictions": self.predictions}
 
+    def held_out(self) -> tuple[float, float, float] | None:
+        """Held-out NAUC, macro precision and calibrated loss of the predictor export() would save (None
+        before one is ranked)."""
+        best, _ = self.anytime.for_saving()
+        if best is None or best.valid is None or best.score is None or self.validation is None:
+            return None
+        return best.score.nauc, self.validation.macro_precision(best.valid), best.score.loss
+
     def export(self) -> Exported | None:
         """The best single predictor with what a saved model needs to reproduce it (None before any)."""
         best, note = self.anytime.for_saving()
@@ -322,6 +330,8 @@ class Session:
         self.anytime.offer(candidate)
         log.info("t=%.1fs frozen features: ridge on %d examples (alpha %g, %.1f s), %s; %s", clock.elapsed(), n_fit,
                  head.alpha, time.monotonic() - started, score, flip_note)
+        if not cfg.finetune:
+            return self._stop("fine-tuning is off (finetune=false)")
         # fine-tuning starts from the ridge fitted without the held-out examples: validation stays honest
         init_head_from_ridge(self.runner.net, head)
         self.tuner = FineTuner(self.runner, y, split.train, self.multilabel, cfg, self.flip)
