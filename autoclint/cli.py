@@ -658,13 +658,13 @@ def add_models_parser(subparsers) -> None:
 
 def run_models(args: argparse.Namespace) -> int:
     from autoclint.nets import default_backbone
-    from autoclint.nets.registry import model_info
+    from autoclint.nets.registry import FROM_SCRATCH, model_info
     default = default_backbone()
     print(f"{'network':<22}{'parameters':>12}{'features':>10}  pretrained weights")
     for info in model_info():
         mark = " (default)" if info.name == default else ""
         print(f"{info.name:<22}{info.backbone_params:>12,}{info.num_features:>10}  "
-              f"{'present' if info.pretrained else 'missing: random init'}{mark}")
+              f"{'present' if info.pretrained else 'none: trained from scratch' if info.name in FROM_SCRATCH else 'missing: random init'}{mark}")
     return 0
 
 

@@ -122,6 +122,9 @@ def model_info(weights_dir: str = PRETRAINED_DIR) -> list[ModelInfo]:
     return infos
 
 
+FROM_SCRATCH = frozenset({"small_cnn"})  # no pretrained weights exist for these anywhere: trained from scratch
+
+
 def _weights_present(name: str, weights_dir: str) -> bool:
     if name == "efficientnet_lite0":
         from autoclint.nets.efficientnet import lite0_weights_path

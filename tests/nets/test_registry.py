@@ -60,5 +60,7 @@ def test_max_params_keeps_the_preferred_network_when_it_fits_and_names_the_small
     assert backbone_within(sizes["resnet18"], 10, "resnet18") == "resnet18"
     assert backbone_within(sizes["resnet18"] - 1, 10, "resnet18") == "efficientnet_lite0"  # resnet18 too large
     assert backbone_within(sizes["efficientnet_lite0"], 10, "efficientnet_lite0") == "efficientnet_lite0"
-    with pytest.raises(ValueError, match="the smallest, efficientnet_lite0"):
-        backbone_within(sizes["efficientnet_lite0"] - 1, 10, "efficientnet_lite0")
+    assert backbone_within(sizes["efficientnet_lite0"] - 1, 10, "efficientnet_lite0") == "small_cnn"
+    assert sizes["small_cnn"] < 2_000_000  # what `--max-params 2e6` leaves
+    with pytest.raises(ValueError, match="the smallest, small_cnn"):
+        backbone_within(sizes["small_cnn"] - 1, 10, "efficientnet_lite0")
