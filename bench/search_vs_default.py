@@ -20,7 +20,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-SUITE = os.path.join(REPO, "..", "shared", "data", "suite")
+SUITE = os.path.join(os.environ.get("AUTOCLINT_SHARED_DATA", os.path.join(REPO, "..", "shared", "data")), "suite")
 
 
 def autoclint(*args: str) -> str:

@@ -126,9 +126,9 @@ FROM_SCRATCH = frozenset({"small_cnn"})  # no pretrained weights exist for these
 
 
 def _weights_present(name: str, weights_dir: str) -> bool:
-    if name == "efficientnet_lite0":
-        from autoclint.nets.efficientnet import lite0_weights_path
-        return lite0_weights_path() is not None
+    if name.startswith("efficientnet_lite"):
+        from autoclint.nets.efficientnet import lite_weights_path
+        return lite_weights_path(name) is not None
     if name == "resnet18":
         from autoclint.nets.resnet import find_resnet18_weights
         return find_resnet18_weights(weights_dir) is not None

@@ -17,7 +17,7 @@ def test_forward_backward(name, in_chans, video):
 
 
 def test_unknown_backbone_lists_known():
-    with pytest.raises(ValueError, match="unknown backbone 'vgg'; known: efficientnet_lite0, resnet18"):
+    with pytest.raises(ValueError, match="unknown backbone 'vgg'; known: efficientnet_lite0, efficientnet_lite1, efficientnet_lite2, resnet18"):
         create_model("vgg", 3)
 
 
@@ -58,7 +58,8 @@ def test_max_params_keeps_the_preferred_network_when_it_fits_and_names_the_small
     from autoclint.nets.registry import backbone_within, model_info
     sizes = {i.name: i.backbone_params + i.num_features * 10 + 10 for i in model_info()}
     assert backbone_within(sizes["resnet18"], 10, "resnet18") == "resnet18"
-    assert backbone_within(sizes["resnet18"] - 1, 10, "resnet18") == "efficientnet_lite0"  # resnet18 too large
+    assert backbone_within(sizes["resnet18"] - 1, 10, "resnet18") == "efficientnet_lite2"  # the largest pretrained
+    assert backbone_within(sizes["efficientnet_lite1"], 10, "resnet18") == "efficientnet_lite1"
     assert backbone_within(sizes["efficientnet_lite0"], 10, "efficientnet_lite0") == "efficientnet_lite0"
     assert backbone_within(sizes["efficientnet_lite0"] - 1, 10, "efficientnet_lite0") == "small_cnn"
     assert sizes["small_cnn"] < 2_000_000  # what `--max-params 2e6` leaves
