@@ -663,8 +663,10 @@ def run_models(args: argparse.Namespace) -> int:
     print(f"{'network':<22}{'parameters':>12}{'features':>10}  pretrained weights")
     for info in model_info():
         mark = " (default)" if info.name == default else ""
+        weights = ("present" if info.pretrained else "none: trained from scratch" if info.name in FROM_SCRATCH
+                   else "missing: random init")
         print(f"{info.name:<22}{info.backbone_params:>12,}{info.num_features:>10}  "
-              f"{'present' if info.pretrained else 'none: trained from scratch' if info.name in FROM_SCRATCH else 'missing: random init'}{mark}")
+              f"{weights}{mark}")
     return 0
 
 
@@ -729,8 +731,8 @@ def run_search(args: argparse.Namespace) -> int:
     cfg = _learner_config(args)
     from autoclint.search import SEARCH_FILES, min_trial_s
     if args.time < min_trial_s(trial_s):
-        raise AutoclintError(f"--time={args.time:g}: too short for one trial's first rung ({min_trial_s(trial_s):.0f} s "
-                             f"with --trial-time={trial_s:g}).")
+        raise AutoclintError(f"--time={args.time:g}: too short for one trial's first rung "
+                             f"({min_trial_s(trial_s):.0f} s with --trial-time={trial_s:g}).")
     out = os.path.abspath(args.out)
     if not args.resume:
         from autoclint.files import check_destination

@@ -489,7 +489,8 @@ def run(req: Request, progress=None) -> Incumbent | None:
                 "dataset_identity": identity, "storage": shown_url(url),  # "": the run folder's study.db
                 "study": study_name, "trial_s": trial_s, "max_params": req.max_params,
                 "min_precision": req.min_precision, "workers": req.workers}
-    settings["runs"] = settings.get("runs", []) + [{"time_s": req.time_s, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}]
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    settings["runs"] = settings.get("runs", []) + [{"time_s": req.time_s, "started": started}]
     with open(settings_path, "w", encoding="utf-8") as f:
         json.dump(settings, f, indent=1)
     cores = os.cpu_count() or 1
@@ -534,7 +535,8 @@ def _run_workers(job: Job, workers: int, study) -> None:
     bar = None
     if sys.stderr.isatty():
         from tqdm import tqdm
-        bar = tqdm(total=round(job.time_s), unit="s", desc="search", bar_format="{desc}: {bar} {n:.0f}/{total:.0f} s{postfix}")
+        bar = tqdm(total=round(job.time_s), unit="s", desc="search",
+                   bar_format="{desc}: {bar} {n:.0f}/{total:.0f} s{postfix}")
     seen: set[int] = set()
     started = time.time()
     try:

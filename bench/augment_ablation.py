@@ -26,7 +26,6 @@ datasets not run now.
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import logging
 import os
@@ -87,26 +86,6 @@ def starting_state(data_dir: str, cfg: TrainCfg, start_s: float, budget: float):
     return session, time.monotonic() - began
 
 
-def snapshot(tuner) -> dict:
-    with torch.no_grad():
-        tuner._hold_average(False)
-        return {"net": copy.deepcopy(tuner.net.state_dict()), "average": [a.clone() for a in tuner.average],
-                "optimizer": copy.deepcopy(tuner.optimizer.state_dict()), "steps": tuner.steps,
-                "epoch": tuner.epoch, "lr_scale": tuner.lr_scale}
-
-
-def restore(tuner, state: dict, seed: int) -> None:
-    tuner._hold_average(False)
-    tuner.net.load_state_dict(state["net"])
-    with torch.no_grad():
-        torch._foreach_copy_(tuner.average, state["average"])
-    tuner.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
-    tuner.steps, tuner.epoch, tuner.lr_scale = state["steps"], state["epoch"], state["lr_scale"]
-    tuner.order = np.random.default_rng(seed).permutation(tuner.train_idx)
-    tuner.policy = NO_POLICY
-    torch.manual_seed(seed)
-
-
 def with_trivial_augment(batch, seed: int):
     """runner.batch with TrivialAugmentWide applied to each clip's uint8 frames first."""
     augment = v2.TrivialAugmentWide()
@@ -158,7 +137,7 @@ def original_faa(evaluate, labels, multilabel, rng, seconds, pass_s) -> tuple[Po
 
 def run_arm(session: Session, state: dict, arm: str, seed: int, seconds: float, search_share: float) -> dict:
     tuner, runner, cfg = session.tuner, session.runner, session.cfg
-    restore(tuner, state, seed)
+    tuner.restore(state, seed)
     batch = runner.batch
     x_valid = session.cache.x[session.split.valid]
     labels = session.validation.labels
@@ -286,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         with session.tuner.averaged():
             start = session.test_cache.map(lambda t: session.runner.predict(t, tta=False))
         start_nauc = nauc(solution, start)
-        state = snapshot(session.tuner)
+        state = session.tuner.snapshot()
         for arm in args.arms:
             for seed in args.seeds:
                 r = run_arm(session, state, arm, seed, args.seconds, args.search_share)

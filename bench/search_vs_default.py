@@ -76,7 +76,8 @@ def main() -> int:
              "", f"Commit {commit}; this machine ({os.cpu_count()} cores), the rows back to back. Search "
              f"arguments: {' '.join(search_args) or '(none)'}.", "",
              "## Test set, each configuration trained for %g s by `autoclint train`" % args.retrain, "",
-             "| configuration | test NAUC | top-1 | macro precision | macro recall | macro F1 |", "|---|---|---|---|---|---|"]
+             "| configuration | test NAUC | top-1 | macro precision | macro recall | macro F1 |",
+             "|---|---|---|---|---|---|"]
     for arm, r in rows.items():
         lines.append(f"| {arm} | {r['nauc']:.4f} | {r['top1']:.4f} | {r['macro_precision']:.4f} | "
                      f"{r['macro_recall']:.4f} | {r['macro_f1']:.4f} |")

