@@ -44,6 +44,7 @@ GRACE_S = 60  # ... and is taken for dead (its worker killed) after this long wi
 SAVE_S = 5.0  # a trial stops this long before the search's end, to save its model
 TRUNCATED = 0.9  # a trial the search's end left less than this share of --trial-time counts as pruned
 MAX_FAILURES = 3  # a worker whose trials fail this many times in a row stops: the cause is not the configuration
+MAX_REPEATS = 50  # ... and one proposed only configurations that already ran this many times: the space is spent
 SIDES = (32, 48, 64, 96, 128)  # input long sides proposed (TrainCfg.max_side)
 BATCHES = (32, 64, 128)
 AUGMENTS = ("none", "random", "faa")  # crop + flip only / random sub-policies / the light FAA search
@@ -150,6 +151,14 @@ def run_trial(trial, job: Job, opened) -> float:
     from autoclint.metrics import nauc
     from autoclint.train.session import Session
     params = suggest(trial, job.backbones)
+    earlier = _same_configuration(trial)
+    if earlier is not None:  # TPE re-proposes small corners of the space (fine-tuning off: 25 of them)
+        for key in ("parameters", "precision", "loss", "constraint", "test_nauc"):
+            if key in earlier.user_attrs:
+                trial.set_user_attr(key, earlier.user_attrs[key])
+        trial.set_user_attr("seconds", 0.0)
+        trial.set_user_attr("stopped", f"the configuration of trial {earlier.number}: its result, not trained again")
+        return earlier.value
     cfg = config_for(job.base, params)
     trial.set_user_attr("parameters", job.sizes[cfg.backbone])
     budget = min(job.trial_s, job.deadline - time.time() - SAVE_S)
@@ -173,7 +182,8 @@ def run_trial(trial, job: Job, opened) -> float:
             raise optuna.TrialPruned(f"held-out NAUC {held[0]:.4f} at {step} s")
     held = session.held_out()
     if held is None:
-        raise AutoclintError("no predictor could be ranked on held-out data (too few examples per class)")
+        why = session.stop_reason or f"{budget:.0f} s were too few"
+        raise AutoclintError(f"no predictor was ranked on held-out data ({why})")
     _record(trial, held, job.min_precision)
     trial.set_user_attr("seconds", round(time.monotonic() - start, 1))
     if budget < TRUNCATED * job.trial_s:  # not a full-fidelity result: it must not rank beside those
@@ -185,6 +195,15 @@ def run_trial(trial, job: Job, opened) -> float:
     if _could_be_incumbent(trial.study, held, job.min_precision):
         _save_trial_model(session, cfg, job, trial.number, opened.class_names)
     return held[0]
+
+
+def _same_configuration(trial):
+    """The earliest completed trial with this trial's configuration (None when it is new)."""
+    import optuna
+    for t in trial.study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE]):
+        if t.params == trial.params:
+            return t
+    return None
 
 
 def _record(trial, held: tuple[float, float, float], min_precision: float) -> None:
@@ -276,14 +295,19 @@ def work(job: Job, index: int) -> None:
     from autoclint.data.source import open_dataset
     opened = open_dataset(job.root)
     study = make_study(job, make_storage(job.storage, job.heartbeat_s, job.grace_s), index)
-    failures = 0
+    failures = repeats = 0
     ended: list = []
-    while job.deadline - time.time() >= min_trial_s(job.trial_s) and failures < MAX_FAILURES:
+    while job.deadline - time.time() >= min_trial_s(job.trial_s) and failures < MAX_FAILURES and repeats < MAX_REPEATS:
         study.optimize(lambda trial: _objective(trial, job, opened), n_trials=1, catch=(Exception,),  # FAIL, go on
-                       callbacks=[lambda _, trial: ended.append(trial.state)])
-        failures = failures + 1 if ended and ended[-1] == optuna.trial.TrialState.FAIL else 0
+                       callbacks=[lambda _, trial: ended.append(trial)])
+        last = ended[-1] if ended else None
+        failures = failures + 1 if last is not None and last.state == optuna.trial.TrialState.FAIL else 0
+        repeats = repeats + 1 if last is not None and last.user_attrs.get("seconds") == 0.0 else 0
     if failures >= MAX_FAILURES:
         log.error("worker %d: %d trials failed in a row; it stops (see this log)", index, failures)
+    if repeats >= MAX_REPEATS:
+        log.warning("worker %d: the sampler proposed %d configurations in a row that already ran; it stops", index,
+                    repeats)
 
 
 # ----------------------------------------------------------------------------- results

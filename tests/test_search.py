@@ -116,11 +116,26 @@ def test_two_workers_share_one_study_and_the_results_are_usable(tmp_path, capsys
     assert len(json.loads((run_dir / "search.json").read_text())["runs"]) == 2
 
 
-def small_job(run_dir, url: str, trial_s: float, time_s: float, **kw) -> search_mod.Job:
+def small_job(run_dir, url: str, trial_s: float, time_s: float, backbone: str = "efficientnet_lite0",
+              **kw) -> search_mod.Job:
     from autoclint.train.config import TrainCfg
-    return search_mod.Job(shared("suite", "Faces"), url, "s", TrainCfg(), ("efficientnet_lite0",),
-                          {"efficientnet_lite0": 3_422_248}, trial_s, time.time() + time_s, time_s, 0.0,
-                          str(run_dir), 1, 0, **kw)
+    return search_mod.Job(shared("suite", "Faces"), url, "s", TrainCfg(), (backbone,), {backbone: 3_422_248},
+                          trial_s, time.time() + time_s, time_s, 0.0, str(run_dir), 1, 0, **kw)
+
+
+@pytest.mark.slow
+def test_a_configuration_that_already_ran_is_not_trained_again(tmp_path):
+    import optuna
+    from autoclint.data.source import open_dataset
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
+    for _ in range(2):
+        study.enqueue_trial({"backbone": "small_cnn", "max_side": 32, "finetune": False})
+    opened = open_dataset(shared("suite", "Faces"))
+    job = small_job(tmp_path, "", 8, 120, backbone="small_cnn")
+    study.optimize(lambda trial: search_mod.run_trial(trial, job, opened), n_trials=2)
+    first, second = study.get_trials()
+    assert first.user_attrs["seconds"] > 0 and second.user_attrs["seconds"] == 0.0
+    assert second.value == first.value and "the configuration of trial 0" in second.user_attrs["stopped"]
 
 
 @pytest.mark.slow
