@@ -47,7 +47,8 @@ MAX_FAILURES = 3  # a worker whose trials fail this many times in a row stops: t
 MAX_REPEATS = 50  # ... and one proposed only configurations that already ran this many times: the space is spent
 SIDES = (32, 48, 64, 96, 128)  # input long sides proposed (TrainCfg.max_side)
 BATCHES = (32, 64, 128)
-AUGMENTS = ("none", "random", "faa")  # crop + flip only / random sub-policies / the light FAA search
+AUGMENTS = ("none", "random", "trivialaugment", "faa")  # crop + flip only / AutoAugment sub-policies drawn /
+#   TrivialAugment / the light FAA search (TrainCfg.augment)
 
 
 @dataclass(frozen=True)

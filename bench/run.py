@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--code_dir", default=REPO, help="folder holding the model.py to run (default: autoclint's)")
     p.add_argument("--out", default=None,
                    help="result folder (default: bench/results/<backbone>-T<budget>); its files are replaced")
-    p.add_argument("--augment", choices=["none", "faa", "random"], default="none",
+    p.add_argument("--augment", choices=["none", "faa", "random", "trivialaugment"], default="none",
                    help="augmentation policy once fine-tuning saturates (sets AUTOCLINT_AUGMENT): none (crop and "
                         "flip only, the default), faa (the light Fast AutoAugment search), random (sub-policies "
                         "drawn from the same pool without a search: the search's control)")

@@ -184,6 +184,18 @@ def _parse_pool(text: str) -> tuple[SubPolicy, ...]:
 AUTOAUGMENT_CIFAR: tuple[SubPolicy, ...] = _parse_pool(_AUTOAUGMENT_CIFAR)
 
 
+TRIVIAL_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "AutoContrast", "Equalize", "Solarize",
+               "Posterize", "Contrast", "Color", "Brightness", "Sharpness")  # TrivialAugment-Wide's ops here
+TRIVIAL_LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9)  # its uniform magnitude, in 5 bins (torchvision's has 31)
+
+
+def trivial_augment() -> Policy:
+    """TrivialAugment (Muller & Hutter 2021) on this op table: one op per clip, always applied, op and
+    magnitude uniform; an identity sub-policy (an op that never fires) as in its op list."""
+    subs = [SubPolicy((OpSpec(name, 1.0, level),)) for name in TRIVIAL_OPS for level in TRIVIAL_LEVELS]
+    return Policy(tuple(subs) + (SubPolicy((OpSpec("Brightness", 0.0, 0.0),)),))
+
+
 def random_sub_policy(rng: np.random.Generator, names: list[str], n_ops: int = 2) -> SubPolicy:
     """FAA's continuous space: ops drawn uniformly from `names`, probability and magnitude uniform in [0, 1]."""
     return SubPolicy(tuple(OpSpec(str(rng.choice(names)), float(rng.uniform()), float(rng.uniform()))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from autoclint.augment.policy import AUTOAUGMENT_CIFAR, NO_POLICY, Policy
+from autoclint.augment.policy import AUTOAUGMENT_CIFAR, NO_POLICY, Policy, trivial_augment
 from autoclint.augment.search import SearchResult, search_policy
 from autoclint.data.adapt import adapted_shape, read_batch, scan, side_cap
 from autoclint.metrics import log_loss
@@ -453,6 +453,8 @@ class Session:
             picks = rng.choice(len(AUTOAUGMENT_CIFAR), cfg.search.sub_policies, replace=False)
             policy = Policy(tuple(AUTOAUGMENT_CIFAR[i] for i in picks))
             note = "drawn without a search"
+        elif cfg.augment == "trivialaugment":
+            policy, note = trivial_augment(), "TrivialAugment: one op a clip, op and magnitude uniform"
         else:
             seconds = cfg.augment_share * clock.left()
             pass_s = clock.cost("net_pass", len(x_valid)) * COST_MARGIN
@@ -475,7 +477,8 @@ class Session:
         tuner.policy = policy
         if policy.subs:
             tuner.lr_scale, self.no_gain, self.slice_s = 1.0, 0, cfg.first_slice_s
-        log.info("t=%.1fs augmentation policy (%s): %s", clock.elapsed(), note, policy)
+        shown = policy if len(policy.subs) <= 8 else f"{len(policy.subs)} sub-policies"
+        log.info("t=%.1fs augmentation policy (%s): %s", clock.elapsed(), note, shown)
 
     def _finetune_predictor(self, tta: bool):
         def predict() -> np.ndarray:

@@ -53,3 +53,19 @@ def test_frames_of_a_clip_share_ops_and_magnitudes():
         assert all(torch.equal(out[c, 0], out[c, f]) for c in range(3) for f in range(1, 4)), seed
         changed += int(not torch.equal(out[:, 0], faces))
     assert changed >= 4  # and the policy did something
+
+
+def test_trivial_augment_applies_one_uniform_op_a_clip():
+    """Every sub-policy is one op that always fires (but the identity), op x magnitude covering the grid, and
+    the frames of a clip get the same op."""
+    import torch
+    from autoclint.augment.policy import TRIVIAL_LEVELS, TRIVIAL_OPS, apply_policy, trivial_augment
+    policy = trivial_augment()
+    assert len(policy.subs) == len(TRIVIAL_OPS) * len(TRIVIAL_LEVELS) + 1
+    assert all(len(s.ops) == 1 for s in policy.subs)
+    assert sorted(s.ops[0].prob for s in policy.subs)[:2] == [0.0, 1.0]
+    x = torch.rand(64, 1, 3, 16, 16).expand(64, 2, 3, 16, 16).reshape(128, 3, 16, 16)  # clips of 2 equal frames
+    y = apply_policy(x, policy, frames=2, generator=torch.Generator().manual_seed(0)).view(64, 2, 3, 16, 16)
+    assert torch.allclose(y[:, 0], y[:, 1])  # one op, one magnitude for the whole clip
+    changed = (y[:, 0] - x.view(64, 2, 3, 16, 16)[:, 0]).abs().flatten(1).amax(1) > 1e-6
+    assert changed.float().mean() > 0.8

@@ -151,6 +151,19 @@ def test_augmentation_policy_is_chosen_once_when_training_saturates(caplog, tmp_
     assert "drawn without a search" in caplog.text
 
 
+def test_trivial_augment_trains_the_net_once_training_saturates(caplog):
+    from autoclint.augment.policy import trivial_augment
+    caplog.set_level("INFO", logger="autoclint")
+    train, test = datasets(shared("suite", "Faces"))
+    session = Session(40, TrainCfg(first_slice_s=1.0, max_slice_s=2.0, augment="trivialaugment",
+                                   augment_fit_ratio=100.0), train_size=280)
+    run(session, train, test, 4, budget=600)
+    assert session.tuner.policy == trivial_augment() and "TrivialAugment: one op a clip" in caplog.text
+    steps = session.tuner.steps
+    run(session, train, test, 1, budget=600)
+    assert session.tuner.steps > steps or session.done_training
+
+
 def test_nothing_starts_in_the_last_seconds_once_a_prediction_exists(caplog):
     """The official scorer kills an ingestion alive after T unless it saw end.txt at its last once-a-second
     look: with a prediction made, a call that finds less than end_margin_s left stops at once."""
