@@ -51,6 +51,8 @@ def main() -> int:
     parser.add_argument("--runs", default=os.path.join(REPO, "bench", "runs", "search"))
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "results", "search"))
     parser.add_argument("--tag", default="", help="a suffix of the result folder (e.g. constrained)")
+    parser.add_argument("--retrain-only", action="store_true", help="keep the search done before: only train "
+                        "both configurations again (another pair, written to results-retrain-<time>.md)")
     args, search_args = parser.parse_known_args()
     search_args = [a for a in search_args if a != "--"]
     dataset = os.path.abspath(os.path.join(SUITE, args.dataset))
@@ -58,9 +60,12 @@ def main() -> int:
     runs = os.path.join(args.runs, name)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip()
-    print(f"{name}: search for {args.search_time:g} s ({args.workers} workers)", flush=True)
-    summary = autoclint("search", dataset, "--time", str(args.search_time), "--workers", str(args.workers),
-                        "--out", os.path.join(runs, "search"), "--overwrite", *search_args)
+    if args.retrain_only:
+        summary = "(the search above, not run again)"
+    else:
+        print(f"{name}: search for {args.search_time:g} s ({args.workers} workers)", flush=True)
+        summary = autoclint("search", dataset, "--time", str(args.search_time), "--workers", str(args.workers),
+                            "--out", os.path.join(runs, "search"), "--overwrite", *search_args)
     rows = {}
     for arm, extra in (("default", []), ("incumbent", ["--config", os.path.join(runs, "search", "incumbent.json")])):
         print(f"{name}: {arm} trained for {args.retrain:g} s", flush=True)
@@ -71,7 +76,8 @@ def main() -> int:
     out = os.path.join(args.out, name)
     os.makedirs(out, exist_ok=True)
     for f in ("trials.csv", "budgets.md", "best-over-time.png", "incumbent.json"):
-        shutil.copy(os.path.join(runs, "search", f), out)
+        if os.path.exists(os.path.join(runs, "search", f)):  # incumbent.json: absent when no trial completed
+            shutil.copy(os.path.join(runs, "search", f), out)
     lines = [f"# {name}: `autoclint search` ({args.search_time:g} s, {args.workers} workers) vs the default",
              "", f"Commit {commit}; this machine ({os.cpu_count()} cores), the rows back to back. Search "
              f"arguments: {' '.join(search_args) or '(none)'}.", "",
@@ -83,7 +89,8 @@ def main() -> int:
                      f"{r['macro_recall']:.4f} | {r['macro_f1']:.4f} |")
     lines += ["", "(\"search's own model\": the incumbent trial's saved model, trained for --trial-time with one "
               "core.)", "", "## The search's output", "", "```", summary.strip(), "```", ""]
-    with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as f:
+    result = f"results-retrain-{time.strftime('%H%M')}.md" if args.retrain_only else "results.md"
+    with open(os.path.join(out, result), "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
     return 0
