@@ -756,8 +756,10 @@ def run_search(args: argparse.Namespace) -> int:
     with open(os.path.join(out, "budgets.md"), encoding="utf-8") as f:
         print(f.read(), end="")
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+    model = os.path.join(out, "model")
+    where = f"model in {model}, " if os.path.isdir(model) else ""
     print(f"incumbent: trial {best.number}, held-out NAUC {best.value:.4f}, macro precision {best.precision:.4f} "
-          f"({params}); model in {os.path.join(out, 'model')}, settings in {os.path.join(out, 'incumbent.json')}")
+          f"({params}); {where}settings in {os.path.join(out, 'incumbent.json')}")
     if not best.feasible:
         print(f"no trial reached the held-out macro precision {args.min_precision:g} asked for: kept the most "
               f"precise one ({best.precision:.4f})")

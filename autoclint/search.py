@@ -431,8 +431,12 @@ def finish(job: Job, study, settings_path: str) -> Incumbent | None:
             from autoclint.files import replace_folder
             replace_folder(saved, os.path.join(run_dir, "model"))
             settings["incumbent_trial"] = best.number
-        elif settings.get("incumbent_trial") != best.number:
-            log.warning("the incumbent's model (trial %d) was not saved by its worker", best.number)
+        elif settings.get("incumbent_trial") != best.number:  # model/ would be an earlier incumbent's
+            shutil.rmtree(os.path.join(run_dir, "model"), ignore_errors=True)
+            settings.pop("incumbent_trial", None)
+            log.warning("the incumbent, trial %d, ran in another run folder sharing the study (or its model could "
+                        "not be saved): no model/ here; `autoclint train --config %s` trains it", best.number,
+                        os.path.join(run_dir, "incumbent.json"))
     shutil.rmtree(os.path.join(run_dir, "trials"), ignore_errors=True)
     with open(settings_path, "w", encoding="utf-8") as f:
         json.dump(settings, f, indent=1)
