@@ -1,5 +1,6 @@
 """The Model on awkward datasets built from real pixels: every train/test call must return a valid
 prediction (right shape, finite, in [0, 1]) without an exception being swallowed on the way."""
+import dataclasses
 import os
 import sys
 import time
@@ -66,7 +67,9 @@ def test_classes_missing_from_train(tmp_path):
 
 def test_photos_up_to_4032x3024(tmp_path):
     root = write_dataset(collect_folder(shared("raw", "photos")), str(tmp_path), "Photos", test_fraction=0.3)
-    model, _ = run_model(root)
+    # The scan sees every train photo (by default it stops after 0.25 s: on a loaded machine 4 of 7, whose
+    # median was a 1736-px one), so the median is the same on any machine.
+    model, _ = run_model(root, cfg=dataclasses.replace(FAST, scan_s=60.0))
     assert max(model.session.scan.median.height, model.session.scan.median.width) > 2000
     assert max(model.session.shape.height, model.session.shape.width) <= 128
 
