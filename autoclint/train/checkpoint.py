@@ -178,12 +178,28 @@ def load_trained(folder: str, device: str | None = None) -> TrainedModel:
         if not os.path.isfile(weights):
             raise AutoclintError(f"{weights}: missing (the model's network weights).")
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = from_package_lite0(torch.load(weights, map_location="cpu", weights_only=True), runner.net)
             runner.net.load_state_dict(state)
         except Exception as e:  # noqa: BLE001 - torch raises many kinds for a damaged or foreign file
             raise AutoclintError(f"{weights}: cannot be loaded into {runner.pre.backbone} "
                                  f"({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
     return model
+
+
+def from_package_lite0(state: dict, net: torch.nn.Module) -> dict:
+    """A model saved before EfficientNet-Lite0 moved onto timm's definition (its weights under the package's
+    names, `backbone.net._conv_stem...`, with the unused 1000-class layer) under today's names; other
+    states unchanged. Same tensors in the same order, every shape checked (nets.efficientnet)."""
+    prefix = "backbone.net."
+    if prefix + "_conv_stem.weight" not in state:
+        return state
+    from autoclint.nets.efficientnet import package_state_on_timm
+    backbone = {k[len(prefix):]: v for k, v in state.items()
+                if k.startswith(prefix) and not k.startswith(prefix + "_fc.")}
+    mapped = package_state_on_timm(backbone, net.backbone.net)
+    counters = {k: v for k, v in net.backbone.net.state_dict().items() if k.endswith("num_batches_tracked")}
+    return {**{k: v for k, v in state.items() if not k.startswith(prefix)},
+            **{prefix + k: v for k, v in {**counters, **mapped}.items()}}
 
 
 def _load_ridge(path: str) -> RidgeHead:

@@ -121,3 +121,24 @@ def test_round_trip_gives_the_in_run_predictions_of_every_predictor_kind(tmp_pat
     assert (model.kind, model.tta) == (best.single.kind, best.single.tta)
     assert model.kind == ("pixels", "features", "finetune")[stages - 1]
     np.testing.assert_allclose(model.scores_dataset(test.get_dataset()), in_run, rtol=0, atol=1e-6)
+
+
+def test_a_model_saved_with_lite0_on_its_package_still_loads(tmp_path):
+    """Models saved before Lite0 moved onto timm's definition hold its weights under the package's names
+    (with its unused 1000-class layer): loaded under today's names, they predict as before."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+    session, test = trained_session(3)
+    folder = save_trained(session.export(), str(tmp_path / "model"))
+    assert load_trained(folder).kind != "pixels"
+    expected = load_trained(folder).scores_dataset(test.get_dataset())
+    state = torch.load(os.path.join(folder, "weights.pt"), weights_only=True)
+    package = {k: v for k, v in EfficientNet.from_name("efficientnet-lite0", num_classes=1000).state_dict().items()
+               if not k.endswith("num_batches_tracked")}
+    ours = [k for k in state if k.startswith("backbone.net.") and not k.endswith("num_batches_tracked")]
+    assert len(ours) == len(package) - 2  # the package's net also holds _fc.weight and _fc.bias
+    old = {k: v for k, v in state.items() if not k.startswith("backbone.net.")}
+    old.update({f"backbone.net.{name}": state[key] for name, key in zip((n for n in package if "_fc." not in n), ours)})
+    old.update({f"backbone.net.{n}": package[n] for n in package if "_fc." in n})
+    torch.save(old, os.path.join(folder, "weights.pt"))
+    np.testing.assert_allclose(load_trained(folder).scores_dataset(test.get_dataset()), expected, rtol=1e-5, atol=1e-6)
