@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -85,6 +86,9 @@ def run_convert(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- train
 
+SAVE_EVERY = 0.1  # share of the budget between two saves of the run folder while training: a save takes
+#   ~0.1-0.3 s (calibration, the weights), ten of them cost a percent of the budget at most
+
 TRAIN_HELP = """Train the autoclint model on your data within a time budget and save the best predictor.
 
 DATA is an AutoDL dataset, or anything `autoclint convert` reads (a folder of class folders, optionally
@@ -128,11 +132,15 @@ def add_train_parser(subparsers) -> None:
     p.add_argument("dataset", metavar="DATA", help="AutoDL dataset (its root or <name>.data folder), or a folder "
                    "of class folders, a .csv, .npz or .npy to convert")
     p.add_argument("--out", "--save", dest="out", required=True, metavar="RUN",
-                   help="run folder: the trained model and the record of its training (written once training "
-                        "ends, or on Ctrl-C / SIGTERM with the best predictor so far; an earlier run there is "
-                        "replaced, a folder holding other files is refused)")
+                   help="run folder: the trained model and the record of its training (written at the first "
+                        "prediction, again every tenth of the budget and when training ends or on Ctrl-C / SIGTERM, "
+                        "each time with the best predictor so far and atomically: a killed run leaves a usable "
+                        "model; metrics.json's state says training, finished or interrupted; an earlier run "
+                        "there is replaced, a folder holding other files is refused)")
     p.add_argument("--overwrite", action="store_true", help="replace the --out folder even if it holds other files")
-    p.add_argument("--budget", type=float, default=300.0, help="seconds of training (default 300)")
+    p.add_argument("--budget", type=float, default=300.0, help="seconds of training (default 300); starting up "
+                   "(TensorFlow and torch imports, opening the data: ~5-10 s) and the final save come on top, the "
+                   "last line says how long the command took in all")
     p.add_argument("--test-size", type=float, default=0.2, help="share of each class kept apart as a test set "
                    "when DATA is converted (default 0.2)")
     add_learner_arguments(p)
@@ -174,6 +182,7 @@ def _learner_config(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     # Arguments first: a mistake is reported before seconds of TensorFlow and torch imports.
     if not args.budget > 0:
         raise AutoclintError(f"--budget={args.budget:g}: must be positive.")
@@ -188,7 +197,8 @@ def run_train(args: argparse.Namespace) -> int:
                                              {"data": os.path.abspath(args.dataset), "test_size": args.test_size},
                                              args.max_params)
     validated = "" if valid_nauc != valid_nauc else f", valid NAUC {valid_nauc:.4f}"
-    print(f"saved {folder}: {kind} predictor{validated}")
+    print(f"saved {folder}: {kind} predictor{validated} ({time.monotonic() - started:.1f} s in all: training "
+          f"stays within --budget, starting up and saving come on top)")
     return 0
 
 
@@ -223,6 +233,32 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
     bar = budget_bar(budget)
     predictions: list[dict] = []
     log_text = io.StringIO()  # the run folder's log.txt: the learner's lines and the prediction lines
+
+    def save(exported, state: str) -> str:
+        run = {**about, "dataset": os.path.dirname(data_dir), "budget_s": budget,
+               "elapsed_s": round(time.monotonic() - start, 2), "state": state,
+               "interrupted": state == "interrupted", "seed": cfg.seed, "version": _version(),
+               "predictions": predictions, "learner": session.choices()}
+        extra = {"metrics.json": json.dumps(run, indent=1).encode(),
+                 "config.json": json.dumps(dataclasses.asdict(cfg), indent=1).encode(),
+                 "log.txt": log_text.getvalue().encode()}
+        if state != "training":  # the figure costs a matplotlib import; `report` draws it from metrics.json
+            from autoclint.report import curve_png
+            extra["curve.png"] = curve_png(predictions, budget)
+        return save_trained(exported, out, opened.class_names, overwrite, extra)
+
+    saved_at = [-math.inf]
+
+    def save_while_training() -> None:
+        """A usable run folder as soon as there is a prediction, then every SAVE_EVERY of the budget, so a
+        killed run (SIGKILL, out of memory, power cut) leaves its latest predictor; atomic, as every save."""
+        now = time.monotonic() - start
+        if now - saved_at[0] >= SAVE_EVERY * budget:
+            exported = session.export(warn=False)
+            if exported is not None:
+                save(exported, "training")
+                saved_at[0] = now
+
     handler = logging.StreamHandler(log_text)
     handler.setFormatter(logging.Formatter("%(message)s"))
     learner_log = logging.getLogger("autoclint")
@@ -238,7 +274,8 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
         interrupted = False
         stack.enter_context(_terminate_as_interrupt())
         try:
-            _train_until_done(session, train, test, solution, budget, start, bar, predictions, log_text)
+            _train_until_done(session, train, test, solution, budget, start, bar, predictions, log_text,
+                              save_while_training)
         except KeyboardInterrupt:  # Ctrl-C or `kill`: what was learned so far is still worth saving
             interrupted = True
             if bar is not None:
@@ -249,14 +286,7 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
         if exported is None:
             raise AutoclintError("interrupted before any predictor was fitted; nothing saved.")
         print(f"interrupted at {elapsed:.1f} s: saving the best predictor so far", file=sys.stderr)
-    run = {**about, "dataset": os.path.dirname(data_dir), "budget_s": budget, "elapsed_s": round(elapsed, 2),
-           "interrupted": interrupted, "seed": cfg.seed, "version": _version(), "predictions": predictions,
-           "learner": session.choices()}
-    from autoclint.report import curve_png
-    extra = {"metrics.json": json.dumps(run, indent=1).encode(),
-             "config.json": json.dumps(dataclasses.asdict(cfg), indent=1).encode(),
-             "log.txt": log_text.getvalue().encode(), "curve.png": curve_png(predictions, budget)}
-    folder = save_trained(exported, out, opened.class_names, overwrite, extra)
+    folder = save(exported, "interrupted" if interrupted else "finished")
     return folder, exported.kind, exported.valid_nauc, interrupted
 
 
@@ -299,9 +329,10 @@ def _version() -> str:
 
 
 def _train_until_done(session, train, test, solution, budget: float, start: float, bar,
-                      predictions: list[dict], transcript: io.StringIO) -> None:
+                      predictions: list[dict], transcript: io.StringIO, after_prediction=None) -> None:
     """train() and test() in turn, as the challenge's ingestion does, with a line per new prediction
-    (also written to `transcript`, and appended to `predictions`: time, predictor, held-out and test NAUC)."""
+    (also written to `transcript`, and appended to `predictions`: time, predictor, held-out and test NAUC);
+    `after_prediction()` is called after each new one (the run folder's saves)."""
     from autoclint.metrics import nauc
     shown = None
     while not session.done_training and time.monotonic() - start < budget:
@@ -321,6 +352,8 @@ def _train_until_done(session, train, test, solution, budget: float, start: floa
                 line = f"t={t:.1f}s new prediction ({status.kind}): {status.score}{score}"
                 print(line, flush=True) if bar is None else bar.write(line)
                 transcript.write(line + "\n")
+                if after_prediction is not None:
+                    after_prediction()
         if bar is not None:
             status = session.status()
             bar.set_postfix_str(f"{status.stage}, {status.score}")

@@ -41,6 +41,10 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+STOPPED = {"training": "the run did not end (killed): this is the model it saved last",
+           "interrupted": "interrupted (Ctrl-C or SIGTERM): the best predictor so far was saved"}
+
+
 def curve_png(predictions: list[dict], budget_s: float) -> bytes:
     """NAUC of each prediction made during training over time (log axis, as the challenge weighs time)."""
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -222,7 +226,8 @@ def render_html(title: str, run: dict, model_info: dict, ev: Evaluation, classes
         ["train / held-out examples", f"{learner.get('train_examples', '?')} / {learner.get('held_out', '?')}"],
         ["fine-tune epochs", learner.get("fine_tune_epochs", 0)],
         ["time used of the budget", f"{run.get('elapsed_s', 0):.1f} s of {run.get('budget_s', 0):g} s"],
-        ["why training stopped", learner.get("stopped") or "the budget was spent"],
+        ["why training stopped", STOPPED.get(run.get("state", ""), "") or learner.get("stopped")
+         or "the budget was spent"],
     ]
     overall = [["NAUC (2 AUC - 1, macro over classes)", f"{s.nauc:.4f}"], ["top-1 accuracy", f"{s.top1:.4f}"],
                ["macro precision / recall / F1", " / ".join(f"{v:.4f}" for v in s.macro)],

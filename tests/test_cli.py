@@ -208,6 +208,7 @@ def test_run_folder_records_the_training(saved_model):
     with open(os.path.join(saved_model, "metrics.json")) as f:
         run = json.load(f)
     assert run["budget_s"] == 12 and 0 < run["elapsed_s"] and run["dataset"].endswith("Faces")
+    assert run["state"] == "finished" and not run["interrupted"]
     times = [p["t"] for p in run["predictions"]]
     assert times and times == sorted(times)
     assert all(0.9 < p["test_nauc"] <= 1 and p["kind"] in ("pixels", "features", "finetune") for p in run["predictions"])
@@ -274,6 +275,35 @@ def test_sigterm_during_training_saves_the_best_predictor_so_far(tmp_path):
     assert "interrupted at" in err and "saved" in out
     assert json.loads((run / "metrics.json").read_text())["interrupted"] is True
     assert main(["predict", str(run), shared("suite", "Faces"), "--out", str(tmp_path / "p.csv")]) == 0
+
+
+def test_a_killed_run_leaves_the_model_it_saved_while_training(tmp_path):
+    """SIGKILL (out of memory, a power cut) cannot be caught: the run folder written at the first prediction
+    is what remains, marked as still training, and its model predicts and reports."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "autoclint", "train", shared("suite", "Faces"), "--budget", "120",
+                             "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        for line in proc.stdout:  # the CLI prints a line per new prediction, then saves
+            if "new prediction" in line:
+                break
+        deadline = time.monotonic() + 30
+        while not (run / "metrics.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (run / "metrics.json").exists(), "no run folder was written after the first prediction"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["state"] == "training" and record["predictions"]
+    assert main(["predict", str(run), shared("suite", "Faces"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert main(["report", str(run), "--test", shared("suite", "Faces")]) == 0
+    assert "did not end" in (run / "report" / "index.html").read_text()
 
 
 def test_version():

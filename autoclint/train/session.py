@@ -160,12 +160,13 @@ class Session:
             return None
         return best.score.nauc, self.validation.macro_precision(best.valid), best.score.loss
 
-    def export(self) -> Exported | None:
-        """The best single predictor with what a saved model needs to reproduce it (None before any)."""
+    def export(self, warn: bool = True) -> Exported | None:
+        """The best single predictor with what a saved model needs to reproduce it (None before any).
+        warn=False: no log line when the precision constraint is unmet (a save while training goes on)."""
         best, note = self.anytime.for_saving()
         if best is None:
             return None
-        if note:
+        if note and warn:
             log.warning("%s", note)
         single = best.single
         held_out = self.validation.labels if self.validation is not None else None
