@@ -202,7 +202,8 @@ def load_arrays(path: str, y_path: str | None = None) -> tuple[np.ndarray, np.nd
 # ----------------------------------------------------------------------------- decoding sources
 
 def load_image(path: str, max_side: int = 0) -> tuple[np.ndarray, bytes | None]:
-    """Pixels as uint8 (H, W, 1|3), EXIF rotation applied, alpha composited on white, 16-bit scaled.
+    """Pixels as uint8 (H, W, 1|3), EXIF rotation applied, alpha composited on white, deeper grey scaled to
+    8 bits by its bit depth in use (16-bit colour: Pillow keeps the high byte).
 
     Returns the original bytes too when they decode to exactly these pixels (so they can be stored as is).
     """
@@ -218,7 +219,10 @@ def load_image(path: str, max_side: int = 0) -> tuple[np.ndarray, bytes | None]:
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         pixels = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0
+        # Scaled by the smallest 2^k - 1 (k >= 8) that holds the largest value: 10-, 12- and 14-bit data kept in
+        # 16-bit files (x-rays, scientific cameras) keep their levels instead of being crushed into the 16
+        # darkest of 256 by a fixed 65535. A dark image of such a set may come out brighter than its peers.
+        top = 2.0 ** max(8, int(np.ceil(np.log2(max(pixels.max(), 0) + 1)))) - 1
         pixels = np.clip(np.round(pixels / top * 255.0), 0, 255).astype(np.uint8)[..., None]
     else:
         if image.mode == "P":

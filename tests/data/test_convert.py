@@ -157,6 +157,35 @@ def test_tiff_16bit_and_rgba(tmp_path):
     assert any(np.array_equal(x[0], rgba[..., :3]) for x, _ in back)
 
 
+def test_12_bit_grey_in_16_bit_files_keeps_its_levels(tmp_path):
+    """An x-ray's 12 bits in a 16-bit PNG or TIFF (values up to 4095): scaled by 4095, not 65535 (which left
+    the 16 darkest of 256 levels)."""
+    face = np.asarray(Image.open(sorted(glob.glob(os.path.join(shared("raw", "faces_pgm"), "s1", "*")))[0]))
+    deep = face.astype(np.uint16) * 16  # 0..4080
+    for name in ("xray.png", "xray.tif"):
+        Image.fromarray(deep).save(tmp_path / name)
+        assert Image.open(tmp_path / name).mode.startswith("I")
+        pixels, _ = convert.load_image(str(tmp_path / name))
+        assert np.abs(pixels[..., 0].astype(int) - face).max() <= 1
+
+
+def test_a_2048x1536_48_bit_colour_tiff_converts(tmp_path):
+    """A microscope-style 16-bit-per-channel RGB TIFF (written by OpenCV) from a real photo: read as the high
+    byte of each channel, in RGB order, through convert and the dataset it writes."""
+    import cv2
+    photo = Image.open(os.path.join(shared("raw", "photos"), "nature", "snow_forest_Reconyx.jpg")).convert("RGB")
+    rgb = np.asarray(photo.resize((2048, 1536)))
+    deep = rgb.astype(np.uint16) * 257  # high byte: rgb
+    for cls in ("a", "b"):
+        (tmp_path / "tiffs" / cls).mkdir(parents=True)
+        for i in range(2):
+            assert cv2.imwrite(str(tmp_path / "tiffs" / cls / f"{i}.tif"), deep[..., ::-1])  # OpenCV writes BGR
+    pixels, _ = convert.load_image(str(tmp_path / "tiffs" / "a" / "0.tif"))
+    assert pixels.shape == (1536, 2048, 3) and np.array_equal(pixels, rgb)
+    root = build(convert.collect_folder(str(tmp_path / "tiffs")), tmp_path, "Tiff", test_fraction=0.5)
+    assert all(x.shape[-3:] == (1536, 2048, 3) for x, _ in read_back(root, "Tiff"))
+
+
 def test_numpy_uint8_and_float(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (30, 8, 9, 3), dtype=np.uint8)
