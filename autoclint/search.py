@@ -360,10 +360,14 @@ def budget_table(trials, trial_s: float) -> list[dict]:
     return rows
 
 
+def _score(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
 def table_markdown(rows: list[dict]) -> str:
     lines = ["| budget (s trained) | configurations | incumbent held-out NAUC | mean |", "|---|---|---|---|"]
     for row in rows:
-        fmt = (lambda v: "-" if v is None else f"{v:.4f}")
+        fmt = _score
         lines.append(f"| {row['budget_s']} | {row['configurations']} | {fmt(row['incumbent'])} | {fmt(row['mean'])} |")
     return "\n".join(lines) + "\n"
 

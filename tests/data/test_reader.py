@@ -3,7 +3,6 @@ graph mode is process-wide)."""
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
