@@ -406,6 +406,11 @@ def write_dataset(collected: Collected, out_dir: str, name: str, test_fraction: 
             train_idx, test_idx = rng.permutation(train_idx).tolist(), rng.permutation(test_idx).tolist()
     else:
         train_idx, test_idx = stratified_split(examples, test_fraction, seed)
+        counts = np.bincount([e.labels[0] for e in examples], minlength=len(collected.class_names))
+        alone = [collected.class_names[k] for k in np.flatnonzero(counts == 1)]
+        if alone:  # the learner still sees them; the test figures cannot
+            log.warning("%s: %d class(es) with a single example, kept in train and never tested: %s", name,
+                        len(alone), ", ".join(alone[:10]) + (" ..." if len(alone) > 10 else ""))
     if not train_idx or not test_idx:
         raise AutoclintError(f"{name}: the split left {len(train_idx)} train and {len(test_idx)} test examples; "
                              f"give more examples or another --test-size.")

@@ -227,6 +227,18 @@ def test_empty_class_folder_is_named(tmp_path):
         convert.collect_folder(str(src))
 
 
+def test_a_class_with_a_single_image_is_named_kept_in_train(tmp_path, caplog):
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(shared("raw", "faces_pgm"), "s1"), src / "s1")
+    (src / "lonely").mkdir()
+    shutil.copy(sorted(glob.glob(os.path.join(shared("raw", "faces_pgm"), "s2", "*")))[0], src / "lonely")
+    caplog.set_level("WARNING", logger="autoclint")
+    root = build(convert.collect_folder(str(src)), tmp_path, "Alone", test_fraction=0.3)
+    assert "Alone: 1 class(es) with a single example, kept in train and never tested: lonely" in caplog.text
+    train = AutoDLDataset(os.path.join(root, "Alone.data", "train"))
+    assert sum(int(np.argmax(y.numpy()) == 0) for _, y in train.get_dataset()) == 1  # classes sorted: lonely, s1
+
+
 def test_unreadable_file_is_named_and_nothing_is_lost(tmp_path):
     src = tmp_path / "src"
     for cls in ("s1", "s2"):
