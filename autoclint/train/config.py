@@ -6,6 +6,7 @@ import typing
 from dataclasses import dataclass
 
 from autoclint.augment.search import SearchCfg
+from autoclint.train.accel import GpuCfg
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class TrainCfg:
     search: SearchCfg = SearchCfg()  # the light FAA search's own constants (candidates, draws, ranking check)
     seed: int = 0
     device: str = ""  # "cpu", "cuda", "cuda:1"; empty: a CUDA GPU when there is one, else the CPU
+    gpu: GpuCfg = GpuCfg()  # what changes on a GPU (mixed precision, cache in GPU memory, batch sizes, input
+    #   sizes, warm-up): autoclint/train/accel.py
     min_precision: float = 0.0  # the saved predictor should reach this held-out macro precision: the best-ranked
     #   one that does, else the most precise one, with a warning (0: no constraint; `train --min-precision`)
 

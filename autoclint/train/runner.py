@@ -4,6 +4,7 @@ Shared by the trainer and by a model loaded back from disk, so both feed the net
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -13,6 +14,10 @@ import torch.nn.functional as F
 from autoclint.augment.policy import Policy, apply_policy
 from autoclint.data.adapt import InputShape
 from autoclint.nets import create_model
+from autoclint.train.accel import Accel, accel_for, autocast, release_memory
+from autoclint.train.config import TrainCfg
+
+log = logging.getLogger("autoclint")
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,16 @@ def probabilities(logits: np.ndarray, multilabel: bool) -> np.ndarray:
 
 class NetRunner:
     def __init__(self, pre: Preprocess, device: torch.device, net: torch.nn.Module | None = None,
-                 infer_frames: int = 128):
+                 accel: Accel | None = None):
         """net: the network built for `pre` (the trainer's); None builds the bare architecture (a saved model).
 
-        infer_frames: frames per inference batch; a clip of T frames counts T times (memory follows frames).
+        accel: the device's switches (mixed precision, batch sizes); None: the defaults for `device`.
+        Inference batches count frames (a clip of T frames counts T times: memory follows frames).
         """
         self.pre = pre
         self.device = device
-        self.infer_batch = max(1, infer_frames // max(1, pre.shape.frames))
+        self.accel = accel or accel_for(device, TrainCfg())
+        self.infer_batch = max(1, self.accel.infer_frames // max(1, pre.shape.frames))
         video = pre.shape.frames > 1
         if net is None:
             net = create_model(pre.backbone, pre.num_classes, pre.shape.channels, video=video, pretrained=False)
@@ -81,10 +88,12 @@ class NetRunner:
         self.mean = torch.tensor(pre.mean, device=device).view(1, c, 1, 1)
         self.std = torch.tensor(pre.std, device=device).view(1, c, 1, 1)
 
-    def batch(self, x_u8: np.ndarray, augment: bool = False, flip: bool = False,
+    def batch(self, x_u8: np.ndarray | torch.Tensor, augment: bool = False, flip: bool = False,
               random_flip: bool = False, policy: Policy | None = None,
               generator: torch.Generator | None = None) -> torch.Tensor:
         """uint8 (B, T, H, W, C) -> normalised float (B, C, H, W) or (B, T, C, H, W) at the network size.
+
+        x_u8: a host array, or a tensor already on the device (the train cache kept in GPU memory).
 
         policy: augmentation sub-policies (autoclint.augment), one per clip, at the cache's size before
         anything else (draws from `generator`); augment: random translation by up to 1/8 of the side (one
@@ -93,9 +102,13 @@ class NetRunner:
         """
         b, t, h, w, c = x_u8.shape
         hw = self.pre.net_hw
-        if not x_u8.flags.writeable:  # arrays straight from TensorFlow are read-only; torch wants to own them
-            x_u8 = x_u8.copy()
-        x = torch.from_numpy(x_u8).to(self.device).permute(0, 1, 4, 2, 3).reshape(b * t, c, h, w).float()
+        if isinstance(x_u8, torch.Tensor):
+            x = x_u8.to(self.device)
+        else:
+            if not x_u8.flags.writeable:  # arrays straight from TensorFlow are read-only; torch wants to own them
+                x_u8 = x_u8.copy()
+            x = torch.from_numpy(x_u8).to(self.device, non_blocking=True)
+        x = x.permute(0, 1, 4, 2, 3).reshape(b * t, c, h, w).float()
         if policy is not None and policy.subs:
             x = apply_policy(x / 255, policy, frames=t, generator=generator) * 255
         x = (x - self.mean) / self.std
@@ -122,19 +135,33 @@ class NetRunner:
     def infer(self, x_u8: np.ndarray, features: bool = False, flip: bool = False, policy: Policy | None = None,
               generator: torch.Generator | None = None) -> np.ndarray:
         """Pooled features, or logits, for every example of a uint8 cache (eval mode); with `policy`, of
-        the examples augmented by it (the policy search)."""
+        the examples augmented by it (the policy search). Out of device memory, the batch halves (for this
+        runner's later passes too) and the pass goes on from the batch that failed."""
         self.net.eval()
-        batch = self.infer_batch
         out = []
-        for i in range(0, len(x_u8), batch):
+        i = 0
+        while i < len(x_u8):
+            batch = self.infer_batch
             chunk = x_u8[i:i + batch]
             n = len(chunk)
             if self.device.type == "cuda" and n < batch:
                 # cuDNN plans (and may compile) per input shape: a ragged last batch cost ~1 s on an H100
                 # (Lite0, measured); zero-padding it keeps one shape
                 chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), chunk.dtype)])
-            f = self.net.forward_features(self.batch(chunk, flip=flip, policy=policy, generator=generator))
-            out.append((f if features else self.net.forward_head(f))[:n].float().cpu().numpy())
+            try:
+                with autocast(self.accel):
+                    f = self.net.forward_features(self.batch(chunk, flip=flip, policy=policy, generator=generator))
+                    f = f if features else self.net.forward_head(f)
+            except torch.OutOfMemoryError:
+                if batch == 1:
+                    raise
+                release_memory(self.device)
+                self.infer_batch = max(1, batch // 2)
+                log.warning("out of device memory at an inference batch of %d examples: %d from now on", batch,
+                            self.infer_batch)
+                continue
+            out.append(f[:n].float().cpu().numpy())
+            i += n
         if not out:
             return np.zeros((0, self.net.net_cfg.num_features if features else self.pre.num_classes), np.float32)
         return np.concatenate(out)

@@ -24,6 +24,7 @@ from autoclint.metrics import log_loss
 from autoclint.data.cache import TestSetCache, TrainCache
 from autoclint.nets import default_backbone
 from autoclint.nets.registry import create_model
+from autoclint.train.accel import accel_for, configure, pass_pixels, warm_up
 from autoclint.train.anytime import Anytime, Candidate, Single
 from autoclint.train.calibrate import fit_calibration
 from autoclint.train.checkpoint import Exported
@@ -60,6 +61,13 @@ class Session:
                  clock: Clock | None = None):
         """train_size: the train set's example count (metadata), to size the input; None: AutoCLINT's cap."""
         self.cfg, self.num_classes, self.train_size = cfg, num_classes, train_size
+        # The same code runs on a GPU: the network, its batches and (when it fits) the train cache move there,
+        # with the GPU's switches (autoclint/train/accel.py); the warm-up comes before the clock starts.
+        self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.accel = accel_for(self.device, cfg)
+        configure(self.accel, cfg)
+        self.pixel_rate = (warm_up(cfg.backbone or default_backbone(), self.accel)
+                           if self.accel.cuda and cfg.gpu.warm_up else None)
         self.clock = clock or Clock()
         self.stage = "read"
         self.done_training = False
@@ -82,8 +90,6 @@ class Session:
         self.blend_features = False  # the features ridge gains a large share by its refit: blend with it
         self.policy_search: SearchResult | None = None
         self.policy_decided = cfg.augment == "none"  # the augmentation policy is chosen once, when it can pay
-        # The same code runs on a lent GPU unchanged: only the network and its batches move there.
-        self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch.manual_seed(cfg.seed)
 
     # ------------------------------------------------------------------ the harness's calls
@@ -183,8 +189,9 @@ class Session:
         started = time.monotonic()
         self.scan = scan(dataset, cfg.scan_examples, until=clock.at(min(cfg.scan_s, 0.25 * clock.left())))
         frames = min(self.scan.median.frames, cfg.max_frames)
-        cap = side_cap(self.scan.median, self.train_size or 10**9, frames, cfg.max_side, cfg.largest_side,
-                       cfg.pass_pixels)
+        largest = max(cfg.largest_side, cfg.gpu.largest_side) if self.accel.cuda else cfg.largest_side
+        cap = side_cap(self.scan.median, self.train_size or 10**9, frames, cfg.max_side, largest,
+                       pass_pixels(cfg, self.pixel_rate))
         self.shape = adapted_shape(self.scan.median, cap, cap * cfg.wide_factor, cfg.max_frames)
         self.cache = TrainCache(dataset, self.shape, self.scan.low, self.scan.high, cfg.cache_bytes,
                                 read_batch(self.scan.median, cfg.read_batch_bytes))
@@ -263,7 +270,7 @@ class Session:
         pre = Preprocess(self.shape, self.scan.low, self.scan.high,
                          network_input(self.shape, net.net_cfg, self.cfg.net_min_long_side), mean, std, name,
                          self.num_classes, self.multilabel)
-        self.runner = NetRunner(pre, self.device, net, self.cfg.infer_frames)
+        self.runner = NetRunner(pre, self.device, net, self.accel)
         log.info("backbone %s (%s), network input %dx%d on %s", name,
                  "pretrained" if net.net_cfg.pretrained else "random init", *pre.net_hw, self.device)
 
@@ -381,6 +388,7 @@ class Session:
             started = time.monotonic()
             slots = split.train[(self.stream_slot + np.arange(max(1, len(split.train) // 4))) % len(split.train)]
             done = self.cache.refresh(slots, split.valid, until=clock.at(0.3 * slice_s))
+            tuner.examples_changed(slots[:done])
             self.stream_slot = (self.stream_slot + done) % len(split.train)
             slice_s = max(0.5, slice_s - (time.monotonic() - started))
         steps = tuner.steps
