@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
+from autoclint.data.arrays import ArrayDataset, iterate_arrays, scan_arrays
 from autoclint.data.reader import numpy_batches
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,19 @@ class Scan:
 def scan(dataset, count: int = 256, until: float = float("inf")) -> Scan:
     """Median (T, H, W, C) and value range over the first `count` examples, or those read by `until`
     (time.monotonic; at least one is read: 256 camera photos take tens of seconds to decode)."""
+    if isinstance(dataset, ArrayDataset):
+        shapes, lows, highs = scan_arrays(dataset, count, until)
+    else:
+        shapes, lows, highs = _scan_tf(dataset, count, until)
+    if not shapes:
+        raise ValueError("the dataset is empty")
+    t, h, w, c = (int(np.median([s[i] for s in shapes])) for i in range(4))
+    return Scan(InputShape(max(t, 1), max(h, 1), max(w, 1), max(c, 1)), float(min(lows)), float(max(highs)))
+
+
+def _scan_tf(dataset, count: int, until: float) -> tuple[list, list, list]:
+    import tensorflow as tf  # here, not at the top: the learner also runs where there is none (data.arrays)
+
     def summary(d):
         # One example per step: a step of 8 camera photos took ~0.4 s, past a 0.5 s scan's end by most of it
         return d.take(count).map(lambda x, y: (tf.shape(x), tf.reduce_min(x), tf.reduce_max(x)))
@@ -44,10 +57,7 @@ def scan(dataset, count: int = 256, until: float = float("inf")) -> Scan:
         highs.append(high)
         if time.monotonic() > until:
             break
-    if not shapes:
-        raise ValueError("the dataset is empty")
-    t, h, w, c = (int(np.median([s[i] for s in shapes])) for i in range(4))
-    return Scan(InputShape(max(t, 1), max(h, 1), max(w, 1), max(c, 1)), float(min(lows)), float(max(highs)))
+    return shapes, lows, highs
 
 
 def side_cap(median: InputShape, examples: int, frames: int, base: int, largest: int, pass_pixels: float) -> int:
@@ -95,6 +105,10 @@ def iterate_cache(dataset, shape: InputShape, low: float = 0.0, high: float = 1.
     scan found them outside [0, 1]; channels are averaged or repeated to `shape.channels`. `skip` and
     `take` select examples before any decoding work is spent on the others.
     """
+    if isinstance(dataset, ArrayDataset):
+        yield from iterate_arrays(dataset, *vars(shape).values(), low, high, batch, skip, take)
+        return
+    import tensorflow as tf
     rescale = not (-0.1 <= low and high <= 1.1)
     span = max(high - low, 1e-6)
 

@@ -10,23 +10,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-import tensorflow as tf
+from autoclint.data.arrays import ArrayDataset
 
-Transform = Callable[[tf.data.Dataset], tf.data.Dataset]
+# TensorFlow is imported where a tf.data.Dataset is read, not at the top: the learner also runs on
+# ArrayDataset where TensorFlow is absent (a lent GPU).
+Transform = Callable[[object], object]  # tf.data.Dataset -> tf.data.Dataset
 
 
-def _graph_of(dataset: tf.data.Dataset) -> tf.Graph:
+def _graph_of(dataset):
+    import tensorflow as tf
     # A graph-mode dataset records the graph its ops live in; new ops on it must be built in that graph.
     graph = getattr(dataset, "_graph", None)
     return graph if isinstance(graph, tf.Graph) else tf.compat.v1.get_default_graph()
 
 
-def numpy_batches(dataset: tf.data.Dataset, transform: Transform | None = None) -> Iterator:
-    """Elements of `transform(dataset)` as numpy (tuples stay tuples), eagerly or through a TF1 session.
+def numpy_batches(dataset, transform: Transform | None = None) -> Iterator:
+    """Elements of `transform(dataset)` (a tf.data.Dataset) as numpy (tuples stay tuples), eagerly or
+    through a TF1 session.
 
     The transform (map, batch, take, skip ...) is built here, in the dataset's own graph when in graph
     mode. Each call starts again at the dataset's first element, as a new Python iterator does eagerly.
     """
+    import tensorflow as tf
     if tf.executing_eagerly():
         yield from (transform(dataset) if transform else dataset).as_numpy_iterator()
         return
@@ -41,8 +46,10 @@ def numpy_batches(dataset: tf.data.Dataset, transform: Transform | None = None) 
                 return
 
 
-def count_examples(dataset: tf.data.Dataset, until: float = float("inf")) -> int | None:
+def count_examples(dataset, until: float = float("inf")) -> int | None:
     """The number of elements, read without keeping them; None when `until` (time.monotonic) came first."""
+    if isinstance(dataset, ArrayDataset):
+        return len(dataset)
     total = 0
     for count in numpy_batches(dataset, lambda d: d.map(lambda *element: 1).batch(1024)):
         total += len(count)
