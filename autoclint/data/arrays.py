@@ -44,7 +44,7 @@ class ArrayDataset:
             np.savez_compressed(path, y=self.labels, **{f"x{k}": x for k, x in enumerate(self.examples)})
 
     @classmethod
-    def load(cls, path: str) -> "ArrayDataset":
+    def load(cls, path: str) -> ArrayDataset:
         with np.load(path) as f:
             labels = f["y"]
             examples = list(f["x"]) if "x" in f else [f[f"x{k}"] for k in range(len(labels))]
@@ -92,24 +92,33 @@ def area_weights(size: int, new: int) -> torch.Tensor:
 def adapt_arrays(examples: Sequence[np.ndarray], frames: int, height: int, width: int, channels: int,
                  low: float, high: float) -> np.ndarray:
     """uint8 (B, frames, height, width, channels): the rule of data.adapt.iterate_cache, in torch."""
-    rescale = not (-0.1 <= low and high <= 1.1)
-    span = max(high - low, 1e-6)
     out = np.empty((len(examples), frames, height, width, channels), np.uint8)
-    for k, clip in enumerate(examples):
-        index = np.round(np.linspace(0.0, len(clip) - 1, frames)).astype(int)
-        x = torch.from_numpy(clip[index]).float() / 255  # (T, H, W, C) in [0, 1]
-        if channels == 1:
-            x = x.mean(-1, keepdim=True)
-        elif x.shape[-1] != channels:
-            x = x.mean(-1, keepdim=True).expand(-1, -1, -1, channels)
-        x = x.permute(0, 3, 1, 2)
-        if x.shape[-2:] != (height, width):  # TensorFlow's choice of method (area, bilinear for one row)
-            x = (area_weights(x.shape[-2], height) @ x @ area_weights(x.shape[-1], width).T if height > 1
-                 else F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True))
-        if rescale:
-            x = (x - low) / span
-        out[k] = torch.clamp(torch.round(x * 255), 0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    k = 0
+    while k < len(examples):  # runs of examples of one shape are adapted as one batch
+        j = k + 1
+        while j < len(examples) and examples[j].shape == examples[k].shape:
+            j += 1
+        index = np.round(np.linspace(0.0, len(examples[k]) - 1, frames)).astype(int)
+        out[k:j] = _adapt_batch(np.stack([clip[index] for clip in examples[k:j]]), height, width, channels, low, high)
+        k = j
     return out
+
+
+def _adapt_batch(clips: np.ndarray, height: int, width: int, channels: int, low: float, high: float) -> np.ndarray:
+    b, t = clips.shape[:2]
+    x = torch.from_numpy(clips).flatten(0, 1).float() / 255  # (B*T, H, W, C) in [0, 1]
+    if channels == 1:
+        x = x.mean(-1, keepdim=True)
+    elif x.shape[-1] != channels:
+        x = x.mean(-1, keepdim=True).expand(-1, -1, -1, channels)
+    x = x.permute(0, 3, 1, 2)
+    if x.shape[-2:] != (height, width):  # TensorFlow's choice of method (area, bilinear for one row)
+        x = (area_weights(x.shape[-2], height) @ x @ area_weights(x.shape[-1], width).T if height > 1
+             else F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True))
+    if not (-0.1 <= low and high <= 1.1):
+        x = (x - low) / max(high - low, 1e-6)
+    x = torch.clamp(torch.round(x * 255), 0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    return x.reshape(b, t, height, width, channels).numpy()
 
 
 def iterate_arrays(dataset: ArrayDataset, frames: int, height: int, width: int, channels: int, low: float,
