@@ -505,7 +505,11 @@ def run(req: Request, progress=None) -> Incumbent | None:
     else:
         os.makedirs(req.run_dir, exist_ok=True)
         storage = make_storage(storage_url)
-    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize", load_if_exists=True)
+    try:  # the database's unique study name makes exactly one command the creator, however many start at once
+        study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study, created = optuna.load_study(study_name=study_name, storage=storage), False
     made_on = study.user_attrs.get("dataset_identity")
     if made_on is not None and made_on != identity:
         raise AutoclintError(f"study {study_name!r} in {shown_url(storage_url)} was made on {made_on}, not on "
@@ -516,7 +520,10 @@ def run(req: Request, progress=None) -> Incumbent | None:
     trial_s = study.user_attrs.get("trial_s", trial_s)  # workers joining a study keep its fidelities
     if req.resume and not url:
         _fail_interrupted(study, storage)
-    if not study.trials:  # (workers on other machines starting at once: skip_if_exists makes one default trial)
+    # The default configuration first, queued once: by the command that created the study (two commands
+    # starting at once on one PostgreSQL study both saw no trials and, skip_if_exists being a read then a
+    # write, both queued it), or by a resumed run folder whose own study.db holds no trial yet.
+    if created or (not url and not study.trials):
         study.enqueue_trial(default_params(req.base, backbones[0]), skip_if_exists=True)
     settings = {**(previous or {}), "data": os.path.abspath(req.data), "dataset": os.path.dirname(opened.data_dir),
                 "dataset_identity": identity, "storage": shown_url(url),  # "": the run folder's study.db
