@@ -359,6 +359,8 @@ def _train_until_done(session, train, test, solution, budget: float, start: floa
             bar.set_postfix_str(f"{status.stage}, {status.score}")
             bar.update(min(budget, time.monotonic() - start) - bar.n)
     if bar is not None:
+        if session.done_training:  # a bar left at 11/15 s says nothing of why: the learner's reason does
+            bar.set_postfix_str(f"done early: {session.stop_reason}" if session.stop_reason else "done")
         bar.update(min(budget, time.monotonic() - start) - bar.n)
         bar.close()
 

@@ -310,3 +310,23 @@ def test_version():
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
+
+
+def test_the_bar_says_why_training_ended_before_the_budget(tmp_path):
+    """Faces stops on its own long before 900 s: the bar ends where training did, with the learner's reason."""
+    import io
+    import time
+
+    from tqdm import tqdm
+
+    from autoclint.cli import _train_until_done
+    from autoclint.train.config import TrainCfg
+    from autoclint.train.session import Session
+    from tests.train.test_session import datasets
+    train, test = datasets(shared("suite", "Faces"))
+    session = Session(40, TrainCfg(first_slice_s=1.0, max_slice_s=2.0, patience=1), train_size=280)
+    shown = io.StringIO()
+    bar = tqdm(total=900, file=shown, bar_format="{desc}: {n:.0f}/{total:.0f} s{postfix}")
+    _train_until_done(session, train, test, None, 900.0, time.monotonic(), bar, [], io.StringIO())
+    assert session.done_training and session.stop_reason
+    assert f"/900 s, done early: {session.stop_reason}" in shown.getvalue()

@@ -61,7 +61,8 @@ def test_save_and_load_round_trip(tmp_path):
     back = ArrayDataset.load(str(tmp_path / "kth.npz"))
     assert all(np.array_equal(a, b) for a, b in zip(arrays.examples, back.examples))
     np.testing.assert_array_equal(arrays.labels, back.labels)
-    mixed = ArrayDataset([np.zeros((1, 4, 4, 1), np.uint8), np.ones((2, 5, 3, 3), np.uint8)], np.eye(2, dtype=np.float32))
+    mixed = ArrayDataset([np.zeros((1, 4, 4, 1), np.uint8), np.ones((2, 5, 3, 3), np.uint8)],
+                         np.eye(2, dtype=np.float32))
     mixed.save(str(tmp_path / "mixed.npz"))
     assert [x.shape for x in ArrayDataset.load(str(tmp_path / "mixed.npz")).examples] == [(1, 4, 4, 1), (2, 5, 3, 3)]
 
@@ -91,7 +92,7 @@ for _ in range(3):
     prediction = session.test(test, 600.0)
 print("stage", session.stage, "shape", prediction.shape, "tensorflow" in sys.modules and sys.modules["tensorflow"])
 """
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
-                         env={**os.environ, "PYTHONPATH": REPO})
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=600,
+                         check=False, env={**os.environ, "PYTHONPATH": REPO})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "shape (120, 40) None" in out.stdout and "stage finetune" in out.stdout, out.stdout + out.stderr[-2000:]
