@@ -298,9 +298,16 @@ def work(job: Job, index: int) -> None:
     study = make_study(job, make_storage(job.storage, job.heartbeat_s, job.grace_s), index)
     failures = repeats = 0
     ended: list = []
+    if index > 0:  # the queued default goes to worker 0: SQLite cannot lock the row, and two workers that popped
+        time.sleep(2.0)  # it at the same moment both ran it (CI saw the second one's result refused)
     while job.deadline - time.time() >= min_trial_s(job.trial_s) and failures < MAX_FAILURES and repeats < MAX_REPEATS:
-        study.optimize(lambda trial: _objective(trial, job, opened), n_trials=1, catch=(Exception,),  # FAIL, go on
-                       callbacks=[lambda _, trial: ended.append(trial)])
+        try:
+            study.optimize(lambda trial: _objective(trial, job, opened), n_trials=1, catch=(Exception,),  # FAIL, go on
+                           callbacks=[lambda _, trial: ended.append(trial)])
+        except ValueError as e:  # Optuna refuses a result for a trial another worker finished meanwhile
+            if not str(e).startswith("Cannot tell a"):
+                raise
+            log.warning("worker %d: its trial was finished by another worker meanwhile (%s); it goes on", index, e)
         last = ended[-1] if ended else None
         failures = failures + 1 if last is not None and last.state == optuna.trial.TrialState.FAIL else 0
         repeats = repeats + 1 if last is not None and last.user_attrs.get("seconds") == 0.0 else 0
