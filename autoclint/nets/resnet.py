@@ -56,6 +56,15 @@ class ResNet18Features(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
+    def forward_levels(self, x, levels: int) -> list[torch.Tensor]:
+        """The last `levels` layers' maps (layer4's last, as forward's)."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        maps = []
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = layer(x)
+            maps.append(x)
+        return maps[-levels:]
+
 
 def find_resnet18_weights(weights_dir: str) -> str | None:
     for name in RESNET18_FILES:
@@ -90,5 +99,5 @@ def resnet18(in_chans: int = 3, weights_dir: str = "", pretrained: bool = True) 
         net.conv1.weight = nn.Parameter(adapt_input_conv(net.conv1.weight.data, in_chans))
     net.conv1.in_channels = in_chans
     cfg = NetCfg(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), min_side=32, num_features=512,
-                 pretrained=bool(path))
+                 pretrained=bool(path), level_widths=(64, 128, 256, 512))
     return net, cfg

@@ -25,6 +25,15 @@ class SmallCNN(nn.Module):
     def forward(self, x):
         return self.blocks(self.stem(x))
 
+    def forward_levels(self, x, levels: int) -> list[torch.Tensor]:
+        """The last `levels` stages' maps (the last, as forward's)."""
+        x = self.stem(x)
+        maps = []
+        for block in self.blocks:
+            x = block(x)
+            maps.append(x)
+        return maps[-levels:]
+
 
 @register_model
 def small_cnn(in_chans: int = 3, weights_dir: str = "", pretrained: bool = True) -> tuple[nn.Module, NetCfg]:
@@ -33,4 +42,4 @@ def small_cnn(in_chans: int = 3, weights_dir: str = "", pretrained: bool = True)
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     return net, NetCfg(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), min_side=16, num_features=WIDTHS[-1],
-                       pretrained=False)
+                       pretrained=False, level_widths=WIDTHS)

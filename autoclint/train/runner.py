@@ -32,6 +32,8 @@ class Preprocess:
     backbone: str
     num_classes: int
     multilabel: bool
+    feature_levels: int = 1  # stages pooled into the frozen-feature descriptor (Classifier.forward_descriptor);
+    #   models saved before it existed used the final features alone
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -134,7 +136,7 @@ class NetRunner:
     @torch.no_grad()
     def infer(self, x_u8: np.ndarray, features: bool = False, flip: bool = False, policy: Policy | None = None,
               generator: torch.Generator | None = None) -> np.ndarray:
-        """Pooled features, or logits, for every example of a uint8 cache (eval mode); with `policy`, of
+        """The frozen-feature descriptor (Classifier.forward_descriptor), or logits, for every example of a uint8 cache (eval mode); with `policy`, of
         the examples augmented by it (the policy search). Out of device memory, the batch halves (for this
         runner's later passes too) and the pass goes on from the batch that failed."""
         self.net.eval()
@@ -150,8 +152,9 @@ class NetRunner:
                 chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), chunk.dtype)])
             try:
                 with autocast(self.accel):
-                    f = self.net.forward_features(self.batch(chunk, flip=flip, policy=policy, generator=generator))
-                    f = f if features else self.net.forward_head(f)
+                    x = self.batch(chunk, flip=flip, policy=policy, generator=generator)
+                    f = (self.net.forward_descriptor(x, self.pre.feature_levels) if features
+                         else self.net(x))
             except torch.OutOfMemoryError:
                 if batch == 1:
                     raise
@@ -163,7 +166,8 @@ class NetRunner:
             out.append(f[:n].float().cpu().numpy())
             i += n
         if not out:
-            return np.zeros((0, self.net.net_cfg.num_features if features else self.pre.num_classes), np.float32)
+            width = self.net.descriptor_width(self.pre.feature_levels) if features else self.pre.num_classes
+            return np.zeros((0, width), np.float32)
         return np.concatenate(out)
 
     def predict_ridge(self, head, x_u8: np.ndarray, tta: bool) -> np.ndarray:

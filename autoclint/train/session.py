@@ -269,7 +269,7 @@ class Session:
         mean, std = channel_stats(net.net_cfg, self.shape.channels)
         pre = Preprocess(self.shape, self.scan.low, self.scan.high,
                          network_input(self.shape, net.net_cfg, self.cfg.net_min_long_side), mean, std, name,
-                         self.num_classes, self.multilabel)
+                         self.num_classes, self.multilabel, self.cfg.feature_levels)
         self.runner = NetRunner(pre, self.device, net, self.accel)
         log.info("backbone %s (%s), network input %dx%d on %s", name,
                  "pretrained" if net.net_cfg.pretrained else "random init", *pre.net_hw, self.device)
@@ -340,8 +340,12 @@ class Session:
                  head.alpha, time.monotonic() - started, score, flip_note)
         if not cfg.finetune:
             return self._stop("fine-tuning is off (finetune=false)")
-        # fine-tuning starts from the ridge fitted without the held-out examples: validation stays honest
-        init_head_from_ridge(self.runner.net, head)
+        # fine-tuning starts from a ridge fitted without the held-out examples (validation stays honest), on
+        # the final features the network's head reads: the descriptor's last columns
+        width = self.runner.net.net_cfg.num_features
+        final_only = head if f_fit.shape[1] == width else fit_ridge(f_fit[:, -width:], y[fit_idx], cfg.ridge_alphas,
+                                                                    self.multilabel)[0]
+        init_head_from_ridge(self.runner.net, final_only)
         self.tuner = FineTuner(self.runner, y, split.train, self.multilabel, cfg, self.flip)
         self.reference = Reference(valid, score, cpu_state(self.runner.net))
 
