@@ -54,47 +54,39 @@ class Classifier(nn.Module):
     Images: (B, C, H, W). Video: (B, T, C, H, W), frames folded into the batch for the 2-D backbone.
     """
 
-    def __init__(self, backbone: nn.Module, cfg: NetCfg, num_classes: int, video: bool):
+    def __init__(self, backbone: nn.Module, cfg: NetCfg, num_classes: int, video: bool, levels: int = 1):
         super().__init__()
         self.backbone = backbone
         self.net_cfg = cfg
         self.video = video
+        # The head reads the pooled maps of the backbone's last `levels` stages, the final ones last: earlier
+        # stages keep what the last one pooled away for ImageNet's classes (a frozen ridge on 4 levels ranked
+        # test labels better on each suite set: Cifar 0.865 -> 0.904 NAUC, Pokemon 0.487 -> 0.519).
+        self.levels = max(1, min(levels, len(cfg.level_widths)))
         d = cfg.num_features
         # Residual temporal conv over frame features (AutoCLINT's video head); zero-init so it starts as a mean.
         self.temporal = nn.Conv1d(d, d, kernel_size=3, padding=1, bias=False) if video else None
         if self.temporal is not None:
             nn.init.zeros_(self.temporal.weight)
-        self.head = nn.Linear(d, num_classes)
+        self.head = nn.Linear(sum(cfg.level_widths[-self.levels:]), num_classes)
+
+    @property
+    def num_features(self) -> int:
+        """Width of the head's input (forward_features)."""
+        return self.head.in_features
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features (B, D)."""
-        if self.video:
-            b, t = x.shape[:2]
-            f = self.backbone(x.flatten(0, 1)).mean(dim=(2, 3)).view(b, t, -1).transpose(1, 2)
-            f = f + self.temporal(f)
-            return f.mean(dim=2)
-        return self.backbone(x).mean(dim=(2, 3))
-
-    def descriptor_width(self, levels: int) -> int:
-        return sum(self.net_cfg.level_widths[-levels:])
-
-    def forward_descriptor(self, x: torch.Tensor, levels: int) -> torch.Tensor:
-        """Frozen-feature descriptor (B, descriptor_width): the pooled maps of the backbone's last `levels`
-        stages, the final features (forward_features', temporal conv included) last. Earlier stages keep
-        what the last one pooled away for ImageNet's classes: with 4 levels the ridge on Lite0's features
-        ranked test labels better on each set measured (Cifar 0.865 -> 0.904, Fashion 0.960 -> 0.973,
-        Pokemon 0.487 -> 0.519 NAUC at 128 px, Signs 0.9963 -> 0.9984, Faces 1.0 both)."""
-        levels = min(levels, len(self.net_cfg.level_widths))
-        if levels <= 1:
-            return self.forward_features(x)
+        """The head's input (B, num_features): the pooled maps of the last `levels` stages concatenated, the
+        final ones (for video: after the temporal conv, averaged over frames) last."""
         frames = x.shape[1] if self.video else 1
-        maps = self.backbone.forward_levels(x.flatten(0, 1) if self.video else x, levels)
+        x = x.flatten(0, 1) if self.video else x
+        maps = self.backbone.forward_levels(x, self.levels) if self.levels > 1 else [self.backbone(x)]
         pooled = [m.mean(dim=(2, 3)) for m in maps]
         if self.video:
             pooled = [p.view(-1, frames, p.shape[1]).transpose(1, 2) for p in pooled]  # (B, D, T)
             pooled[-1] = pooled[-1] + self.temporal(pooled[-1])
             pooled = [p.mean(dim=2) for p in pooled]
-        return torch.cat(pooled, dim=1)
+        return pooled[0] if len(pooled) == 1 else torch.cat(pooled, dim=1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
@@ -104,14 +96,15 @@ class Classifier(nn.Module):
 
 
 def create_model(name: str, num_classes: int, in_chans: int = 3, video: bool = False,
-                 weights_dir: str = PRETRAINED_DIR, pretrained: bool = True) -> Classifier:
-    """The only way to build a network. Unknown names list the known ones.
+                 weights_dir: str = PRETRAINED_DIR, pretrained: bool = True, levels: int = 1) -> Classifier:
+    """The only way to build a network. Unknown names list the known ones. levels: backbone stages whose
+    pooled maps the head reads (Classifier).
 
     pretrained=False builds the bare architecture, for weights loaded right after (a saved model)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown backbone {name!r}; known: {', '.join(list_models())}")
     backbone, cfg = _REGISTRY[name](in_chans=in_chans, weights_dir=weights_dir, pretrained=pretrained)
-    return Classifier(backbone, cfg, num_classes, video)
+    return Classifier(backbone, cfg, num_classes, video, levels)
 
 
 def default_backbone(weights_dir: str = PRETRAINED_DIR) -> str:

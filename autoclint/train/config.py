@@ -48,9 +48,9 @@ class TrainCfg:
     max_features_share: float = 0.6  # ... or up to this, without the mirror check, when that cannot pay for the
     #   held-out and test passes (Fashion at T=60: 6000 images, the passes needed 26 s of a 16 s share, and
     #   training stopped at 3.6 s with 56 s left on raw pixels, ALC 0.904)
-    feature_levels: int = 4  # backbone stages pooled into the frozen features' descriptor (the last three
-    #   block stages and the final maps): the ridge on them ranked test labels better than on the final
-    #   features alone on every suite set (Classifier.forward_descriptor); fine-tuning trains the final ones
+    feature_levels: int = 4  # backbone stages the head reads, pooled (the last three block stages and the final
+    #   maps): a frozen ridge on them ranked test labels better than on the final features alone on every
+    #   suite set (Classifier); frozen features and the fine-tuned head read the same
     flip_examples: int = 1000  # mirrored train examples fitted to check that mirroring keeps the classes
     flip_floor: float = 0.01  # ... a NAUC drop below this is never read as "mirroring changes the class"
     flip_loss_tolerance: float = 0.1  # ... nor a calibrated loss this much (relative) worse on a tied NAUC

@@ -32,8 +32,8 @@ class Preprocess:
     backbone: str
     num_classes: int
     multilabel: bool
-    feature_levels: int = 1  # stages pooled into the frozen-feature descriptor (Classifier.forward_descriptor);
-    #   models saved before it existed used the final features alone
+    feature_levels: int = 1  # backbone stages the head reads (Classifier); models saved before it existed
+    #   read the final features alone
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +82,8 @@ class NetRunner:
         self.infer_batch = max(1, self.accel.infer_frames // max(1, pre.shape.frames))
         video = pre.shape.frames > 1
         if net is None:
-            net = create_model(pre.backbone, pre.num_classes, pre.shape.channels, video=video, pretrained=False)
+            net = create_model(pre.backbone, pre.num_classes, pre.shape.channels, video=video, pretrained=False,
+                               levels=pre.feature_levels)
         self.net = net.to(device)
         if not video:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -136,7 +137,7 @@ class NetRunner:
     @torch.no_grad()
     def infer(self, x_u8: np.ndarray, features: bool = False, flip: bool = False, policy: Policy | None = None,
               generator: torch.Generator | None = None) -> np.ndarray:
-        """The frozen-feature descriptor (Classifier.forward_descriptor), or logits, for every example of a uint8 cache (eval mode); with `policy`, of
+        """The head's input features, or logits, for every example of a uint8 cache (eval mode); with `policy`, of
         the examples augmented by it (the policy search). Out of device memory, the batch halves (for this
         runner's later passes too) and the pass goes on from the batch that failed."""
         self.net.eval()
@@ -153,8 +154,7 @@ class NetRunner:
             try:
                 with autocast(self.accel):
                     x = self.batch(chunk, flip=flip, policy=policy, generator=generator)
-                    f = (self.net.forward_descriptor(x, self.pre.feature_levels) if features
-                         else self.net(x))
+                    f = self.net.forward_features(x) if features else self.net(x)
             except torch.OutOfMemoryError:
                 if batch == 1:
                     raise
@@ -166,7 +166,7 @@ class NetRunner:
             out.append(f[:n].float().cpu().numpy())
             i += n
         if not out:
-            width = self.net.descriptor_width(self.pre.feature_levels) if features else self.pre.num_classes
+            width = self.net.num_features if features else self.pre.num_classes
             return np.zeros((0, width), np.float32)
         return np.concatenate(out)
 

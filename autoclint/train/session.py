@@ -265,7 +265,8 @@ class Session:
 
     def _build_net(self) -> None:
         name = self.cfg.backbone or default_backbone()
-        net = create_model(name, self.num_classes, self.shape.channels, video=self.shape.frames > 1)
+        net = create_model(name, self.num_classes, self.shape.channels, video=self.shape.frames > 1,
+                           levels=self.cfg.feature_levels)
         mean, std = channel_stats(net.net_cfg, self.shape.channels)
         pre = Preprocess(self.shape, self.scan.low, self.scan.high,
                          network_input(self.shape, net.net_cfg, self.cfg.net_min_long_side), mean, std, name,
@@ -340,12 +341,8 @@ class Session:
                  head.alpha, time.monotonic() - started, score, flip_note)
         if not cfg.finetune:
             return self._stop("fine-tuning is off (finetune=false)")
-        # fine-tuning starts from a ridge fitted without the held-out examples (validation stays honest), on
-        # the final features the network's head reads: the descriptor's last columns
-        width = self.runner.net.net_cfg.num_features
-        final_only = head if f_fit.shape[1] == width else fit_ridge(f_fit[:, -width:], y[fit_idx], cfg.ridge_alphas,
-                                                                    self.multilabel)[0]
-        init_head_from_ridge(self.runner.net, final_only)
+        # fine-tuning starts from the ridge fitted without the held-out examples: validation stays honest
+        init_head_from_ridge(self.runner.net, head)
         self.tuner = FineTuner(self.runner, y, split.train, self.multilabel, cfg, self.flip)
         self.reference = Reference(valid, score, cpu_state(self.runner.net))
 
