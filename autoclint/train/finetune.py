@@ -129,12 +129,16 @@ class FineTuner:
             index = torch.from_numpy(np.asarray(slots)).to(self.accel.device)
             self._x_device[index] = torch.from_numpy(self._x_host[slots]).to(self.accel.device)
 
-    def _step(self, x: np.ndarray | torch.Tensor, y: np.ndarray, idx: np.ndarray) -> float:
+    def _forward_loss(self, x: np.ndarray | torch.Tensor, y: np.ndarray, idx: np.ndarray) -> torch.Tensor:
+        """The training loss of examples `idx`, augmented as training augments them (crop, flip, policy)."""
         device = self.accel.device
         xb = x[torch.from_numpy(idx).to(device)] if isinstance(x, torch.Tensor) else x[idx]
         with autocast(self.accel):
             logits = self.net(self.runner.batch(xb, augment=True, random_flip=self.flip, policy=self.policy))
-        loss = self.loss(logits.float(), torch.from_numpy(y[idx]).to(device))
+        return self.loss(logits.float(), torch.from_numpy(y[idx]).to(device))
+
+    def _step(self, x: np.ndarray | torch.Tensor, y: np.ndarray, idx: np.ndarray) -> float:
+        loss = self._forward_loss(x, y, idx)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)  # clipping reads the true gradient norm
@@ -150,13 +154,9 @@ class FineTuner:
         probe = self.train_idx[:min(8, len(self.train_idx))]
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
-        xb = x[torch.from_numpy(probe).to(device)] if isinstance(x, torch.Tensor) else x[probe]
-        with autocast(self.accel):
-            logits = self.net(self.runner.batch(xb, augment=True, random_flip=self.flip, policy=self.policy))
-        self.loss(logits.float(), torch.from_numpy(y[probe]).to(device)).backward()
+        self._forward_loss(x, y, probe).backward()
         per_example = (torch.cuda.max_memory_allocated(device) - before) / len(probe)
         self.optimizer.zero_grad(set_to_none=True)
-        del logits
         release_memory(device)
         batch = batch_for_memory(self.batch, per_example, free_bytes(device), self.cfg.gpu.memory_share)
         log.info("batch %d (target %d): %.1f MiB of activations per example, %.1f GiB free", batch, self.batch,
