@@ -220,7 +220,8 @@ def _train_run(root: str, cfg, budget: float, out: str, overwrite: bool, about: 
         from autoclint.nets.registry import backbone_within
         preferred = cfg.backbone or default_backbone()
         try:
-            chosen = backbone_within(max_params, train.get_metadata().get_output_size(), preferred)
+            chosen = backbone_within(max_params, train.get_metadata().get_output_size(), preferred,
+                                     levels=cfg.feature_levels)
         except ValueError as e:
             raise AutoclintError(f"--max-params={max_params}: {e}.") from None
         if chosen != preferred:
@@ -694,9 +695,10 @@ def add_models_parser(subparsers) -> None:
 def run_models(args: argparse.Namespace) -> int:
     from autoclint.nets import default_backbone
     from autoclint.nets.registry import FROM_SCRATCH, model_info
+    from autoclint.train.config import TrainCfg
     default = default_backbone()
     print(f"{'network':<22}{'parameters':>12}{'features':>10}  pretrained weights")
-    for info in model_info():
+    for info in model_info(levels=TrainCfg().feature_levels):
         mark = " (default)" if info.name == default else ""
         weights = ("present" if info.pretrained else "none: trained from scratch" if info.name in FROM_SCRATCH
                    else "missing: random init")

@@ -150,7 +150,7 @@ def backbone_rate(row: dict, cfg, seconds: float) -> float | None:
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     accel = accel_for(device, cfg)
     frames = row["frames"]
-    net = create_model(row["backbone"], 10, row["channels"], video=frames > 1).to(device)
+    net = create_model(row["backbone"], 10, row["channels"], video=frames > 1, levels=cfg.feature_levels).to(device)
     if frames == 1:
         net = net.to(memory_format=torch.channels_last)
     clips = max(1, row["batch"])

@@ -109,7 +109,7 @@ def test_bad_arguments_are_one_sentence(saved_model, tmp_path, capsys):
          "none.json: cannot be read"),
         (["train", shared("suite", "Faces"), "--config", readme, "--out", str(tmp_path / "m")], "not valid JSON"),
         (["train", shared("suite", "Faces"), "--max-params", "100000", "--out", str(tmp_path / "m")],
-         "--max-params=100000: every network is larger: the smallest, small_cnn, has 1,236,680 parameters"),
+         "--max-params=100000: every network is larger: the smallest, small_cnn, has 1,245,640 parameters"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

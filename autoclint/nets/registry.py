@@ -121,18 +121,19 @@ def default_backbone(weights_dir: str = PRETRAINED_DIR) -> str:
 class ModelInfo:
     name: str
     backbone_params: int  # without the head (num_features x classes + classes more)
-    num_features: int
+    num_features: int  # the head's input at the `levels` model_info was asked for
     pretrained: bool  # ImageNet weights present on this machine
 
 
-def model_info(weights_dir: str = PRETRAINED_DIR) -> list[ModelInfo]:
-    """Every registered backbone with its size and whether its pretrained weights are here (builds each)."""
+def model_info(weights_dir: str = PRETRAINED_DIR, levels: int = 1) -> list[ModelInfo]:
+    """Every registered backbone with its size and whether its pretrained weights are here (builds each);
+    levels: the stages its head reads (create_model), which set the head's input width."""
     infos = []
     for name in list_models():
         pretrained = _weights_present(name, weights_dir)
         backbone, cfg = _REGISTRY[name](in_chans=3, weights_dir=weights_dir, pretrained=False)
         used = sum(p.numel() for p in backbone.parameters())
-        infos.append(ModelInfo(name, used, cfg.num_features, pretrained))
+        infos.append(ModelInfo(name, used, sum(cfg.level_widths[-max(1, levels):]), pretrained))
     return infos
 
 
@@ -149,10 +150,12 @@ def _weights_present(name: str, weights_dir: str) -> bool:
     return False
 
 
-def backbone_within(max_params: int, num_classes: int, preferred: str, weights_dir: str = PRETRAINED_DIR) -> str:
-    """`preferred` when it fits in `max_params` parameters (head included), else the pretrained backbone that
-    fits with the most parameters, else any that fits; ValueError naming the smallest when none does."""
-    infos = model_info(weights_dir)
+def backbone_within(max_params: int, num_classes: int, preferred: str, weights_dir: str = PRETRAINED_DIR,
+                    levels: int = 1) -> str:
+    """`preferred` when it fits in `max_params` parameters (head on `levels` stages included), else the
+    pretrained backbone that fits with the most parameters, else any that fits; ValueError naming the
+    smallest when none does."""
+    infos = model_info(weights_dir, levels)
     size = {i.name: i.backbone_params + i.num_features * num_classes + num_classes for i in infos}
     fitting = [i for i in infos if size[i.name] <= max_params]
     if any(i.name == preferred for i in fitting):

@@ -18,10 +18,10 @@ from tests.conftest import shared
 FAST = TrainCfg(first_slice_s=1.0, max_slice_s=1.0)
 
 
-def trained_session(stages: int) -> tuple[Session, AutoDLDataset]:
+def trained_session(stages: int, cfg: TrainCfg = FAST) -> tuple[Session, AutoDLDataset]:
     root = shared("suite", "Faces", "Faces.data")
     train, test = AutoDLDataset(os.path.join(root, "train")), AutoDLDataset(os.path.join(root, "test"))
-    cfg = dataclasses.replace(FAST, first_read_s=60.0)  # the whole set in the first read, on a loaded machine too
+    cfg = dataclasses.replace(cfg, first_read_s=60.0)  # the whole set in the first read, on a loaded machine too
     session = Session(40, cfg, train_size=train.get_metadata().size())
     for _ in range(stages):
         session.train(train.get_dataset(), 600)  # ample: the stages, not the clock, are under test
@@ -142,3 +142,25 @@ def test_a_model_saved_with_lite0_on_its_package_still_loads(tmp_path):
     old.update({f"backbone.net.{n}": package[n] for n in package if "_fc." in n})
     torch.save(old, os.path.join(folder, "weights.pt"))
     np.testing.assert_allclose(load_trained(folder).scores_dataset(test.get_dataset()), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_features_model_saved_before_the_descriptor_had_levels_still_loads(tmp_path):
+    """Models saved before the head read several stages hold a ridge (or a head) on the final features and
+    no `feature_levels`: loaded, they read the final features and predict as in their run. Today's saves
+    record the levels, and their ridge reads the wider input."""
+    session, test = trained_session(2, dataclasses.replace(FAST, feature_levels=1))
+    best = session.anytime.best_single
+    assert best.single.kind == "features"
+    in_run = best.predict()
+    folder = save_trained(session.export(), str(tmp_path / "model"))
+    with open(os.path.join(folder, "model.json"), encoding="utf-8") as f:
+        info = json.load(f)
+    assert info["network"].pop("feature_levels") == 1
+    with open(os.path.join(folder, "model.json"), "w", encoding="utf-8") as f:
+        json.dump(info, f)
+    np.testing.assert_allclose(load_trained(folder).scores_dataset(test.get_dataset()), in_run, rtol=0, atol=1e-6)
+
+    session, _ = trained_session(2)
+    exported = session.export()
+    assert exported.network.feature_levels == TrainCfg().feature_levels > 1
+    assert exported.ridge.w.shape[0] == session.runner.net.num_features > 1280
