@@ -199,6 +199,16 @@ def commit() -> str:
         return ""
 
 
+def kept_rows(out: str, datasets: list[str]) -> list[dict]:
+    """OUT (created if missing): the rows of its results.csv for datasets other than those run now."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "results.csv")
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [r for r in csv.DictReader(f) if r["dataset"] not in datasets]
+
+
 def write_table(out: str, rows: list[dict]) -> None:
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
@@ -245,12 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(os.cpu_count() or 1)
-    os.makedirs(args.out, exist_ok=True)
-    rows = []
-    path = os.path.join(args.out, "results.csv")
-    if os.path.isfile(path):
-        with open(path) as f:
-            rows = [r for r in csv.DictReader(f) if r["dataset"] not in args.datasets]
+    rows = kept_rows(args.out, args.datasets)
     head = commit()
     for name in args.datasets:
         folder = next((os.path.join(s, name) for s in args.suite if os.path.isdir(os.path.join(s, name))), None)

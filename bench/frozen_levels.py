@@ -18,7 +18,6 @@ import csv
 import dataclasses
 import logging
 import os
-import subprocess
 import sys
 import time
 
@@ -34,6 +33,7 @@ from autoclint.metrics import nauc  # noqa: E402
 from autoclint.train.anytime import Anytime  # noqa: E402
 from autoclint.train.config import TrainCfg  # noqa: E402
 from autoclint.train.session import Session  # noqa: E402
+from bench.augment_ablation import commit, kept_rows  # noqa: E402
 
 log = logging.getLogger("autoclint")
 COLUMNS = ["dataset", "levels", "width", "train_split", "valid_nauc", "test_nauc", "flip", "stage_s", "commit"]
@@ -64,14 +64,6 @@ def frozen_stage(data_dir: str, cfg: TrainCfg):
     if not offered:
         raise SystemExit(f"{data_dir}: the learner fitted no frozen-features predictor ({session.stop_reason})")
     return offered[-1], session, seconds
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True).stdout.strip()
-    except OSError:
-        return ""
 
 
 def write_table(out: str, rows: list[dict]) -> None:
@@ -105,12 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     torch.set_num_threads(os.cpu_count() or 1)
-    os.makedirs(args.out, exist_ok=True)
-    rows = []
-    path = os.path.join(args.out, "results.csv")
-    if os.path.isfile(path):
-        with open(path) as f:
-            rows = [r for r in csv.DictReader(f) if r["dataset"] not in args.datasets]
+    rows = kept_rows(args.out, args.datasets)
     head = commit()
     for name in args.datasets:
         folder = os.path.join(args.suite, name)
