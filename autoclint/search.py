@@ -489,9 +489,9 @@ def run(req: Request, progress=None) -> Incumbent | None:
         raise AutoclintError(f"{req.run_dir}: its search was made on {previous['dataset_identity']}, not on "
                              f"{req.data} ({identity}); resume it on that dataset or start a new run folder.")
     num_classes = opened.train.get_metadata().get_output_size()
-    sizes = {i.name: i.backbone_params + i.num_features * num_classes + num_classes  # no trial changes the levels
-             for i in model_info(levels=req.base.feature_levels)}
-    pretrained = {i.name for i in model_info() if i.pretrained}
+    infos = model_info(levels=req.base.feature_levels)  # builds every network: once; no trial changes the levels
+    sizes = {i.name: i.backbone_params + i.num_features * num_classes + num_classes for i in infos}
+    pretrained = {i.name for i in infos if i.pretrained}
     if req.only_backbone and req.only_backbone not in sizes:
         raise AutoclintError(f"--backbone={req.only_backbone}: unknown; known: {', '.join(sorted(sizes))}.")
     backbones = tuple(sorted((n for n in sizes if (req.max_params is None or sizes[n] <= req.max_params)

@@ -23,6 +23,14 @@ class NetCfg:
     pretrained: bool
     level_widths: tuple[int, ...]  # channels of the maps the backbone's forward_levels gives, the final ones last
 
+    def levels_within(self, levels: int) -> int:
+        """The stages a head asked to read `levels` of them reads: at least one, at most all there are."""
+        return max(1, min(levels, len(self.level_widths)))
+
+    def head_width(self, levels: int) -> int:
+        """The head's input width when it reads `levels` stages (Classifier)."""
+        return sum(self.level_widths[-self.levels_within(levels):])
+
 
 _REGISTRY: dict[str, Callable[..., tuple[nn.Module, NetCfg]]] = {}
 
@@ -62,13 +70,13 @@ class Classifier(nn.Module):
         # The head reads the pooled maps of the backbone's last `levels` stages, the final ones last: earlier
         # stages keep what the last one pooled away for ImageNet's classes (a frozen ridge on 4 levels ranked
         # test labels better on each suite set: Cifar 0.865 -> 0.904 NAUC, Pokemon 0.487 -> 0.519).
-        self.levels = max(1, min(levels, len(cfg.level_widths)))
+        self.levels = cfg.levels_within(levels)
         d = cfg.num_features
         # Residual temporal conv over frame features (AutoCLINT's video head); zero-init so it starts as a mean.
         self.temporal = nn.Conv1d(d, d, kernel_size=3, padding=1, bias=False) if video else None
         if self.temporal is not None:
             nn.init.zeros_(self.temporal.weight)
-        self.head = nn.Linear(sum(cfg.level_widths[-self.levels:]), num_classes)
+        self.head = nn.Linear(cfg.head_width(self.levels), num_classes)
 
     @property
     def num_features(self) -> int:
@@ -133,7 +141,7 @@ def model_info(weights_dir: str = PRETRAINED_DIR, levels: int = 1) -> list[Model
         pretrained = _weights_present(name, weights_dir)
         backbone, cfg = _REGISTRY[name](in_chans=3, weights_dir=weights_dir, pretrained=False)
         used = sum(p.numel() for p in backbone.parameters())
-        infos.append(ModelInfo(name, used, sum(cfg.level_widths[-max(1, levels):]), pretrained))
+        infos.append(ModelInfo(name, used, cfg.head_width(levels), pretrained))
     return infos
 
 

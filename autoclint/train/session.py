@@ -270,7 +270,7 @@ class Session:
         mean, std = channel_stats(net.net_cfg, self.shape.channels)
         pre = Preprocess(self.shape, self.scan.low, self.scan.high,
                          network_input(self.shape, net.net_cfg, self.cfg.net_min_long_side), mean, std, name,
-                         self.num_classes, self.multilabel, self.cfg.feature_levels)
+                         self.num_classes, self.multilabel, net.levels)
         self.runner = NetRunner(pre, self.device, net, self.accel)
         log.info("backbone %s (%s), network input %dx%d on %s", name,
                  "pretrained" if net.net_cfg.pretrained else "random init", *pre.net_hw, self.device)
