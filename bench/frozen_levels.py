@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = os.path.join(folder, f"{name}.data")
         solution = read_solution(os.path.join(folder, f"{task_name(data_dir)}.solution"))
         for levels in args.levels:
-            cfg = dataclasses.replace(TrainCfg(), feature_levels=levels, finetune=False)
+            cfg = dataclasses.replace(TrainCfg(), feature_levels=levels, finetune=False, upsample_share=0.0)
             candidate, session, seconds = frozen_stage(data_dir, cfg)
             prediction = candidate.predict()
             row = dict(dataset=name, levels=levels, width=candidate.single.ridge.w.shape[0],

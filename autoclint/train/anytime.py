@@ -33,6 +33,7 @@ class Single:
     tta: bool = False  # averaged with the mirrored input's scores
     ridge: object | None = None  # the RidgeHead ("pixels", "features")
     state: dict | None = None  # CPU copy of the network weights ("features": the untouched pretrained net)
+    pre: object | None = None  # its runner.Preprocess where it is not the learner's (features upsampled)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Candidate:
     score: Score | None = None
     single: Single | None = None  # None for an average of several predictions
     uses_live_net: bool = False  # predicts with the network being trained: stale once training goes on
+    pass_kind: str = ""  # the clock's name for its test pass cost; empty: by kind ("pixel_pass", "net_pass")
 
 
 @dataclass

@@ -3,12 +3,14 @@
 Stages, one per train() call until fine-tuning: (1) read the train set into a uint8 cache (a first part
 only, for a prediction within seconds) and fit a ridge head on downsized raw pixels; (2) read the rest
 and fit a ridge head on frozen pretrained features, checking whether mirrored images keep their class;
-(3) fine-tune the whole network in time slices that double in length. Every candidate is offered to the
+(3) when a share of the time left pays for it, the same on features of the cache upsampled towards the
+scale the backbone was pretrained at; (4) fine-tune the whole network in time slices that double in length. Every candidate is offered to the
 any-time selection, which makes a new prediction only when validation ranks it higher; every stage asks
 the clock before it spends, and the test pass that must follow always fits.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -90,6 +92,9 @@ class Session:
         self.blend_features = False  # the features ridge gains a large share by its refit: blend with it
         self.policy_search: SearchResult | None = None
         self.policy_decided = cfg.augment == "none"  # the augmentation policy is chosen once, when it can pay
+        self.features_fitted: Candidate | None = None  # the frozen-features predictor, and the examples its
+        self.features_fit_idx: np.ndarray | None = None  # ridge was fitted on (the upsampled one fits the same)
+        self.upsampled_hw: tuple[int, int] | None = None
         torch.manual_seed(cfg.seed)
 
     # ------------------------------------------------------------------ the harness's calls
@@ -108,6 +113,8 @@ class Session:
             if self._read_rest():
                 return  # a pixel head on the whole set waits: predict with it before the long features stage
             self._fit_features()
+        elif self.stage == "upsample":
+            self._fit_upsampled()
         elif self.stage == "finetune":
             self._finetune_slice()
 
@@ -152,6 +159,7 @@ class Session:
                 "multilabel": self.multilabel,
                 "backbone": runner.pre.backbone if runner is not None else None,
                 "network_input": list(runner.pre.net_hw) if runner is not None else None,
+                "upsampled_features_input": list(self.upsampled_hw) if self.upsampled_hw else None,
                 "mirroring": self.flip,
                 "fine_tune_epochs": round(tuner.epoch, 2) if tuner is not None else 0.0,
                 "policy": str(tuner.policy) if tuner is not None else "none",
@@ -178,7 +186,7 @@ class Session:
         held_out = self.validation.labels if self.validation is not None else None
         return Exported(single.kind, single.tta, best.score.nauc if best.score else math.nan, self.shape,
                         self.scan.low, self.scan.high, self.num_classes, self.multilabel, self.cfg.pixel_side,
-                        single.ridge, single.state, self.runner.pre if single.kind != "pixels" else None,
+                        single.ridge, single.state, (single.pre or self.runner.pre) if single.kind != "pixels" else None,
                         self.tuner.policy.to_list() if single.kind == "finetune" else [],
                         fit_calibration(held_out, best.valid, self.multilabel))
 
@@ -337,14 +345,82 @@ class Session:
         candidate = Candidate("features", "features" + (" +flip" if tta else ""), self._features_predictor(final, tta),
                               1 + tta, valid, score, Single("features", tta, final, cpu_state(self.runner.net)), True)
         self.anytime.offer(candidate)
+        self.features_fitted, self.features_fit_idx = candidate, fit_idx
         log.info("t=%.1fs frozen features: ridge on %d examples (alpha %g, %.1f s), %s; %s", clock.elapsed(), n_fit,
                  head.alpha, time.monotonic() - started, score, flip_note)
+        self.stage = "upsample"
+        if cfg.finetune:
+            # fine-tuning starts from the ridge fitted without the held-out examples: validation stays honest
+            init_head_from_ridge(self.runner.net, head)
+            self.tuner = FineTuner(self.runner, y, split.train, self.multilabel, cfg, self.flip)
+            self.reference = Reference(valid, score, cpu_state(self.runner.net))
+
+    def _upsampled_runner(self, side: int) -> NetRunner:
+        """The untouched network at an input whose long side is `side`."""
+        h, w = self.runner.pre.net_hw
+        scale = side / max(h, w)
+        pre = dataclasses.replace(self.runner.pre, net_hw=(round(h * scale), round(w * scale)))
+        return NetRunner(pre, self.device, self.runner.net, self.accel)
+
+    def _fit_upsampled(self) -> None:
+        """Frozen features of the cache upsampled towards the backbone's pretraining scale, a ridge on the same
+        examples as the frozen-features ridge, offered as another predictor. The side is the largest (from
+        upsample_side down in steps of 32, at least upsample_min_scale times the current one) whose passes
+        (fit, held-out and test, mirrored where the small size used test-time mirroring) fit in upsample_share
+        of the time left, costed by a probe pass at the largest. The untouched network computes them (the
+        fine-tune has not started), so their prediction is made before training changes it."""
+        cfg, clock, split, y = self.cfg, self.clock, self.split, self.cache.y
+        fit_idx, x_valid = self.features_fit_idx, self.cache.x[split.valid]
+        mirrored = self.features_fitted.single.tta
+        sides = [side for side in range(cfg.upsample_side, 0, -32)
+                 if side >= cfg.upsample_min_scale * max(self.runner.pre.net_hw)]
+        budget = cfg.upsample_share * (clock.left() - cfg.reserve_s)
+        chosen_side = None
+        if sides and self.test_cache is not None and budget > 0:
+            runner = self._upsampled_runner(sides[0])
+            probe = fit_idx[:16]
+            started = time.monotonic()
+            f_probe = runner.infer(self.cache.x[probe], features=True)
+            per = (time.monotonic() - started) / len(probe) * COST_MARGIN
+            items = len(fit_idx) + (len(x_valid) + len(self.test_cache)) * (1 + mirrored) - len(probe)
+            for side in sides:
+                expected = per * (side / sides[0]) ** 2 * items
+                if expected <= budget - (time.monotonic() - started):
+                    chosen_side = side
+                    break
+        if chosen_side is None:
+            log.info("t=%.1fs frozen features upsampled: skipped (%s)", clock.elapsed(),
+                     "the network input is large already" if not sides else
+                     f"their passes would take more than {cfg.upsample_share:.0%} of the time left")
+        else:
+            if chosen_side != sides[0]:
+                runner = self._upsampled_runner(chosen_side)
+                f_probe = runner.infer(self.cache.x[probe], features=True)
+            hw = runner.pre.net_hw
+            f_fit = np.concatenate([f_probe, runner.infer(self.cache.x[fit_idx[len(probe):]], features=True)])
+            f_valid = runner.infer(x_valid, features=True)
+            clock.measure("upsampled_pass", len(fit_idx) + len(x_valid), time.monotonic() - started)
+            head, _ = fit_ridge(f_fit, y[fit_idx], cfg.ridge_alphas, self.multilabel)
+            valid = head.predict(f_valid)
+            score, tta = self.validation.score(valid), False
+            if mirrored:  # mirrored test-time augmentation helped at the small size
+                averaged = 0.5 * (valid + head.predict(runner.infer(x_valid, features=True, flip=True)))
+                averaged_score = self.validation.score(averaged)
+                if self.validation.beats(averaged, averaged_score, valid, score):
+                    valid, score, tta = averaged, averaged_score, True
+            final = refit(head, np.concatenate([f_fit, f_valid]), y[np.concatenate([fit_idx, split.valid])])
+            candidate = Candidate(
+                "features", f"features {hw[0]}x{hw[1]}" + (" +flip" if tta else ""),
+                lambda: self.test_cache.map(lambda t: runner.predict_ridge(final, t, tta)), 1 + tta, valid, score,
+                Single("features", tta, final, self.features_fitted.single.state, runner.pre), True, "upsampled_pass")
+            offered = self.anytime.offer(candidate)
+            self.upsampled_hw = hw
+            log.info("t=%.1fs frozen features upsampled to %dx%d: ridge on %d examples (alpha %g, %.1f s, %.1f s "
+                     "expected), %s%s", clock.elapsed(), *hw, len(fit_idx), head.alpha, time.monotonic() - started,
+                     expected, score, "" if offered else f": no gain over {self.anytime.current.score}")
         if not cfg.finetune:
             return self._stop("fine-tuning is off (finetune=false)")
-        # fine-tuning starts from the ridge fitted without the held-out examples: validation stays honest
-        init_head_from_ridge(self.runner.net, head)
-        self.tuner = FineTuner(self.runner, y, split.train, self.multilabel, cfg, self.flip)
-        self.reference = Reference(valid, score, cpu_state(self.runner.net))
+        self.stage = "finetune"
 
     def _features_predictor(self, head, tta: bool):
         return lambda: self.test_cache.map(lambda t: self.runner.predict_ridge(head, t, tta))
@@ -513,7 +589,7 @@ class Session:
 
     @staticmethod
     def _pass_kind(candidate: Candidate) -> str:
-        return "pixel_pass" if candidate.kind == "pixels" else "net_pass"
+        return candidate.pass_kind or ("pixel_pass" if candidate.kind == "pixels" else "net_pass")
 
     def _test_cost(self, candidate: Candidate) -> float:
         per = self.clock.cost(self._pass_kind(candidate), len(self.test_cache) * candidate.passes)

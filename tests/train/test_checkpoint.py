@@ -97,29 +97,31 @@ def test_bad_model_folders_name_the_file(tmp_path):
         load_trained(folder)
 
 
-@pytest.mark.parametrize("stages", [1, 2, 3])
-def test_round_trip_gives_the_in_run_predictions_of_every_predictor_kind(tmp_path, stages, monkeypatch):
+@pytest.mark.parametrize("stages, kind", [(1, "pixels"), (2, "features"), (3, "upsampled"), (4, "finetune")])
+def test_round_trip_gives_the_in_run_predictions_of_every_predictor_kind(tmp_path, stages, kind, monkeypatch):
     """train -> save -> load -> predict from the dataset equals the learner's own test prediction with the
-    same predictor to 1e-6 (pixels after stage 1, frozen features after stage 2, the fine-tuned net after
-    a slice; with mirrored TTA where the learner chose it): the saved preprocessing is the learner's."""
+    same predictor to 1e-6 (pixels after stage 1, frozen features after stage 2, frozen features of the
+    upsampled cache after stage 3, the fine-tuned net after a slice; with mirrored TTA where the learner
+    chose it): the saved preprocessing is the learner's, the upsampled input size included."""
     from autoclint.train.anytime import Anytime
-    tuned = []
+    offered = []
     keep = Anytime.keep_if_best
 
-    def remember(self, candidate):  # the fine-tune's own candidate, whether or not it ranks best
-        if candidate.kind == "finetune" and candidate.single is not None:
-            tuned.append(candidate)
+    def remember(self, candidate):  # every single predictor, whether or not it ranks best
+        if candidate.single is not None:
+            offered.append(candidate)
         keep(self, candidate)
     monkeypatch.setattr(Anytime, "keep_if_best", remember)
     session, test = trained_session(stages)
-    if stages == 3:
-        assert tuned, "a fine-tune slice ran"
-        session.anytime.best_single = tuned[-1]  # save the fine-tuned net, as when it ranks best
-    best = session.anytime.best_single
+    best = offered[-1]  # the stage's own predictor, saved as when it ranks best
+    assert best.single.kind == ("pixels", "features", "features", "finetune")[stages - 1]
+    assert (best.single.pre is not None) == (kind == "upsampled"), "the stage ran"
+    session.anytime.best_single = best
     in_run = best.predict()  # right after the stage: the live network is the one this predictor used
     model = load_trained(save_trained(session.export(), str(tmp_path / "model")))
     assert (model.kind, model.tta) == (best.single.kind, best.single.tta)
-    assert model.kind == ("pixels", "features", "finetune")[stages - 1]
+    if kind == "upsampled":
+        assert model.runner.pre.net_hw == session.upsampled_hw != session.runner.pre.net_hw
     np.testing.assert_allclose(model.scores_dataset(test.get_dataset()), in_run, rtol=0, atol=1e-6)
 
 
