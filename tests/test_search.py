@@ -3,6 +3,7 @@ import csv
 import json
 import multiprocessing
 import os
+import re
 import signal
 import time
 
@@ -94,7 +95,9 @@ def test_two_workers_share_one_study_and_the_results_are_usable(tmp_path, capsys
     assert (first["backbone"], first["max_side"], first["finetune"], float(first["lr"])) == \
         ("efficientnet_lite0", "64", "True", 0.003)
     logs = [(run_dir / "logs" / f"worker-{k}.txt").read_text() for k in (0, 1)]
-    assert all("Trial" in log and "finished" in log for log in logs)  # both workers ran trials ...
+    # both workers ran trials (Optuna logs "Trial N finished ..." or, when the pruner or the search's end cut
+    # it, "Trial N pruned."; CI once saw worker 1, which starts 2 s late, with pruned trials only) ...
+    assert all(re.search(r"Trial \d+ (finished|pruned)", log) for log in logs), logs
     spans = sorted((t["started"], t["ended"]) for t in trials)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))  # ... at the same time
     assert "| 20 |" in (run_dir / "budgets.md").read_text()
