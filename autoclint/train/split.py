@@ -100,6 +100,14 @@ class Validation:
             return False
         return new_score.nauc > old_score.nauc + max(cfg.min_gain, noise)
 
+    def leads_on_both(self, new_score: Score, old_score: Score) -> bool:
+        """Ahead on both held-out measures, each perhaps inside the split's noise: a NAUC higher by more than
+        `min_gain` and a calibrated loss lower by more than `loss_gain` (relative). Two measures that agree
+        are evidence where a prior would otherwise decide (anytime: pixels against pretrained features)."""
+        cfg = self.cfg
+        return (new_score.nauc > old_score.nauc + cfg.min_gain
+                and new_score.loss < old_score.loss * (1 - cfg.loss_gain))
+
     def progresses(self, new: np.ndarray, new_score: Score, old: np.ndarray, old_score: Score) -> bool:
         """Whether training still goes somewhere, for patience only (no prediction rests on it): a
         calibrated loss lower by `loss_gain`, or a NAUC higher by `min_gain` with the loss not worse by as
