@@ -19,7 +19,7 @@ def test_tensorflow_first_then_model_trains_one_step():
         train = AutoDLDataset({os.path.join(dataset, "train")!r})
         test = AutoDLDataset({os.path.join(dataset, "test")!r})
         m = Model(train.get_metadata())
-        for _ in range(3):  # pixels, frozen features, one fine-tune slice
+        for _ in range(4):  # pixels, frozen features, upsampled frozen features, one fine-tune slice
             m.train(train.get_dataset(), remaining_time_budget=60)
             p = m.test(test.get_dataset(), remaining_time_budget=60)
             assert p.shape == (18, 10), p.shape
