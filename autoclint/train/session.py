@@ -411,7 +411,7 @@ class Session:
             final = refit(head, np.concatenate([f_fit, f_valid]), y[np.concatenate([fit_idx, split.valid])])
             candidate = Candidate(
                 "features", f"features {hw[0]}x{hw[1]}" + (" +flip" if tta else ""),
-                lambda: self.test_cache.map(lambda t: runner.predict_ridge(final, t, tta)), 1 + tta, valid, score,
+                self._features_predictor(final, tta, runner), 1 + tta, valid, score,
                 Single("features", tta, final, self.features_fitted.single.state, runner.pre), True, "upsampled_pass")
             offered = self.anytime.offer(candidate)
             self.upsampled_hw = hw
@@ -422,8 +422,10 @@ class Session:
             return self._stop("fine-tuning is off (finetune=false)")
         self.stage = "finetune"
 
-    def _features_predictor(self, head, tta: bool):
-        return lambda: self.test_cache.map(lambda t: self.runner.predict_ridge(head, t, tta))
+    def _features_predictor(self, head, tta: bool, runner: NetRunner | None = None):
+        """The test prediction of a ridge on frozen features of `runner` (default: the learner's)."""
+        runner = runner or self.runner
+        return lambda: self.test_cache.map(lambda t: runner.predict_ridge(head, t, tta))
 
     def _check_mirroring(self, head, f_fit, fit_idx, f_valid, valid, score) -> tuple[np.ndarray | None, str]:
         """Does a mirrored image keep its class? A ridge fitted on plain + mirrored train examples must not
