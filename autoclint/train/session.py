@@ -335,11 +335,10 @@ class Session:
         head, _ = fit_ridge(f_fit, y[fit_idx], cfg.ridge_alphas, self.multilabel)
         valid = head.predict(f_valid)
         score = self.validation.score(valid)
-        tta_valid, flip_note = (self._check_mirroring(head, f_fit, fit_idx, f_valid, valid, score) if mirrored
-                                else (None, f"mirroring not checked (no time): flip off; {share:.0%} of the time left"))
-        tta = tta_valid is not None
-        if tta:
-            valid, score = tta_valid, self.validation.score(tta_valid)
+        if mirrored:
+            valid, score, tta, flip_note = self._check_mirroring(head, f_fit, fit_idx, f_valid, valid, score)
+        else:
+            tta, flip_note = False, f"mirroring not checked (no time): flip off; {share:.0%} of the time left"
         final = refit(head, np.concatenate([f_fit, f_valid]), y[np.concatenate([fit_idx, split.valid])])
         self.blend_features = len(split.valid) >= cfg.blend_share * n_fit
         candidate = Candidate("features", "features" + (" +flip" if tta else ""), self._features_predictor(final, tta),
@@ -404,10 +403,8 @@ class Session:
             valid = head.predict(f_valid)
             score, tta = self.validation.score(valid), False
             if mirrored:  # mirrored test-time augmentation helped at the small size
-                averaged = 0.5 * (valid + head.predict(runner.infer(x_valid, features=True, flip=True)))
-                averaged_score = self.validation.score(averaged)
-                if self.validation.beats(averaged, averaged_score, valid, score):
-                    valid, score, tta = averaged, averaged_score, True
+                valid, score, tta = self._with_mirrored_tta(head, valid, score,
+                                                            runner.infer(x_valid, features=True, flip=True))
             final = refit(head, np.concatenate([f_fit, f_valid]), y[np.concatenate([fit_idx, split.valid])])
             candidate = Candidate(
                 "features", f"features {hw[0]}x{hw[1]}" + (" +flip" if tta else ""),
@@ -427,17 +424,17 @@ class Session:
         runner = runner or self.runner
         return lambda: self.test_cache.map(lambda t: runner.predict_ridge(head, t, tta))
 
-    def _check_mirroring(self, head, f_fit, fit_idx, f_valid, valid, score) -> tuple[np.ndarray | None, str]:
+    def _check_mirroring(self, head, f_fit, fit_idx, f_valid, valid, score):
         """Does a mirrored image keep its class? A ridge fitted on plain + mirrored train examples must not
         rank the held-out examples clearly worse than one fitted on plain examples only (mirroring a 'b'
-        makes a 'd'). Sets self.flip; returns the held-out scores with mirrored test-time augmentation when
-        that ranks better (else None), and a note for the log."""
+        makes a 'd'). Sets self.flip; returns the held-out scores and their Score (with mirrored test-time
+        augmentation where that ranks better), whether it does, and a note for the log."""
         cfg, clock, split = self.cfg, self.clock, self.split
         m = min(len(fit_idx), cfg.flip_examples)
         cost = clock.cost("net_pass", m + len(split.valid)) * COST_MARGIN
         self.flip = False
         if not clock.can_afford(2 * cost, cfg.reserve_s):  # at most half of what is left
-            return None, "mirroring not checked (no time): flip off"
+            return valid, score, False, "mirroring not checked (no time): flip off"
         f_mirror = self._features(fit_idx[:m], flip=True)
         f_valid_mirror = self._features(split.valid, flip=True)
         both = refit(head, np.concatenate([f_fit, f_mirror]), self.cache.y[np.concatenate([fit_idx, fit_idx[:m]])])
@@ -446,11 +443,19 @@ class Session:
         self.flip = not self.validation.clearly_worse(trained_mirrored, mirrored_score, valid, score, cfg.flip_floor,
                                                       cfg.flip_loss_tolerance)
         note = f"fitted with mirrored examples too: {mirrored_score} -> flip {'on' if self.flip else 'off'}"
-        if self.flip:
-            averaged = 0.5 * (valid + head.predict(f_valid_mirror))
-            if self.validation.beats(averaged, self.validation.score(averaged), valid, score):
-                return averaged, note + ", mirrored test-time augmentation"
-        return None, note
+        if not self.flip:
+            return valid, score, False, note
+        valid, score, tta = self._with_mirrored_tta(head, valid, score, f_valid_mirror)
+        return valid, score, tta, note + (", mirrored test-time augmentation" if tta else "")
+
+    def _with_mirrored_tta(self, head, valid: np.ndarray, score, f_valid_mirror: np.ndarray):
+        """The held-out scores averaged with the ridge's scores of the mirrored held-out examples, where that
+        ranks better than the plain ones: (scores, Score, whether averaged)."""
+        averaged = 0.5 * (valid + head.predict(f_valid_mirror))
+        averaged_score = self.validation.score(averaged)
+        if self.validation.beats(averaged, averaged_score, valid, score):
+            return averaged, averaged_score, True
+        return valid, score, False
 
     # ------------------------------------------------------------------ fine-tuning
 
