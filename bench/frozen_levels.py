@@ -41,8 +41,8 @@ AMPLE_S = 3600.0  # the clock never binds: the descriptor, not the time, is unde
 
 
 def frozen_stage(data_dir: str, cfg: TrainCfg):
-    """The frozen-features candidate of one learner run (pixels, then features, no fine-tune), its session
-    and the stage's seconds."""
+    """The frozen-features candidates of one learner run (pixels, then features, no fine-tune), in the order
+    offered (the upsampled one last, where cfg lets that stage run), its session and the first stage's seconds."""
     train = AutoDLDataset(os.path.join(data_dir, "train"))
     test = AutoDLDataset(os.path.join(data_dir, "test"))
     session = Session(train.get_metadata().get_output_size(), cfg, train_size=train.get_metadata().size())
@@ -63,7 +63,7 @@ def frozen_stage(data_dir: str, cfg: TrainCfg):
         session.test(test.get_dataset(), AMPLE_S)
     if not offered:
         raise SystemExit(f"{data_dir}: the learner fitted no frozen-features predictor ({session.stop_reason})")
-    return offered[-1], session, seconds
+    return offered, session, seconds
 
 
 def write_table(out: str, rows: list[dict]) -> None:
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         solution = read_solution(os.path.join(folder, f"{task_name(data_dir)}.solution"))
         for levels in args.levels:
             cfg = dataclasses.replace(TrainCfg(), feature_levels=levels, finetune=False, upsample_share=0.0)
-            candidate, session, seconds = frozen_stage(data_dir, cfg)
+            offered, session, seconds = frozen_stage(data_dir, cfg)
+            candidate = offered[-1]
             prediction = candidate.predict()
             row = dict(dataset=name, levels=levels, width=candidate.single.ridge.w.shape[0],
                        train_split=len(session.split.train), valid_nauc=f"{candidate.score.nauc:.4f}" if candidate.score else "nan",

@@ -328,9 +328,11 @@ class Session:
             candidate = Candidate("features", "features", self._features_predictor(head, False), 1, None, None,
                                   Single("features", False, head, cpu_state(self.runner.net)), True)
             self.anytime.offer(candidate)
+            self.features_fitted, self.features_fit_idx = candidate, fit_idx
             log.info("t=%.1fs frozen features: ridge on %d examples (%.1f s); nothing held out to rank it",
                      clock.elapsed(), n_fit, time.monotonic() - started)
-            return self._stop("without validation, fine-tuning cannot be checked")
+            self.stage = "upsample"
+            return
         f_valid = self._features(split.valid)
         head, _ = fit_ridge(f_fit, y[fit_idx], cfg.ridge_alphas, self.multilabel)
         valid = head.predict(f_valid)
@@ -368,7 +370,7 @@ class Session:
         (fit, held-out and test, mirrored where the small size used test-time mirroring) fit in upsample_share
         of the time left, costed by a probe pass at the largest. The untouched network computes them (the
         fine-tune has not started), so their prediction is made before training changes it."""
-        cfg, clock, split, y = self.cfg, self.clock, self.split, self.cache.y
+        cfg, clock, split, y, validation = self.cfg, self.clock, self.split, self.cache.y, self.validation
         fit_idx, x_valid = self.features_fit_idx, self.cache.x[split.valid]
         mirrored = self.features_fitted.single.tta
         sides = [side for side in range(cfg.upsample_side, 0, -32)
@@ -397,15 +399,18 @@ class Session:
                 f_probe = runner.infer(self.cache.x[probe], features=True)
             hw = runner.pre.net_hw
             f_fit = np.concatenate([f_probe, runner.infer(self.cache.x[fit_idx[len(probe):]], features=True)])
-            f_valid = runner.infer(x_valid, features=True)
-            clock.measure("upsampled_pass", len(fit_idx) + len(x_valid), time.monotonic() - started)
             head, _ = fit_ridge(f_fit, y[fit_idx], cfg.ridge_alphas, self.multilabel)
-            valid = head.predict(f_valid)
-            score, tta = self.validation.score(valid), False
-            if mirrored:  # mirrored test-time augmentation helped at the small size
-                valid, score, tta = self._with_mirrored_tta(head, valid, score,
-                                                            runner.infer(x_valid, features=True, flip=True))
-            final = refit(head, np.concatenate([f_fit, f_valid]), y[np.concatenate([fit_idx, split.valid])])
+            valid = score = None
+            final, tta = head, False
+            if validation is not None:
+                f_valid = runner.infer(x_valid, features=True)
+                valid = head.predict(f_valid)
+                score = validation.score(valid)
+                if mirrored:  # mirrored test-time augmentation helped at the small size
+                    valid, score, tta = self._with_mirrored_tta(head, valid, score,
+                                                                runner.infer(x_valid, features=True, flip=True))
+                final = refit(head, np.concatenate([f_fit, f_valid]), y[np.concatenate([fit_idx, split.valid])])
+            clock.measure("upsampled_pass", len(fit_idx) + len(x_valid), time.monotonic() - started)
             candidate = Candidate(
                 "features", f"features {hw[0]}x{hw[1]}" + (" +flip" if tta else ""),
                 self._features_predictor(final, tta, runner), 1 + tta, valid, score,
@@ -414,7 +419,10 @@ class Session:
             self.upsampled_hw = hw
             log.info("t=%.1fs frozen features upsampled to %dx%d: ridge on %d examples (alpha %g, %.1f s, %.1f s "
                      "expected), %s%s", clock.elapsed(), *hw, len(fit_idx), head.alpha, time.monotonic() - started,
-                     expected, score, "" if offered else f": no gain over {self.anytime.current.score}")
+                     expected, score or "nothing held out to rank it", "" if offered else
+                     f": no gain over {self.anytime.current.score}")
+        if validation is None:
+            return self._stop("without validation, fine-tuning cannot be checked")
         if not cfg.finetune:
             return self._stop("fine-tuning is off (finetune=false)")
         self.stage = "finetune"

@@ -112,7 +112,7 @@ def test_round_trip_gives_the_in_run_predictions_of_every_predictor_kind(tmp_pat
             offered.append(candidate)
         keep(self, candidate)
     monkeypatch.setattr(Anytime, "keep_if_best", remember)
-    session, test = trained_session(stages)
+    session, test = trained_session(stages, dataclasses.replace(FAST, upsample_min_scale=1.25))  # 112x96 -> 160x137
     best = offered[-1]  # the stage's own predictor, saved as when it ranks best
     assert best.single.kind == ("pixels", "features", "features", "finetune")[stages - 1]
     assert (best.single.pre is not None) == (kind == "upsampled"), "the stage ran"
