@@ -66,6 +66,25 @@ def frozen_stage(data_dir: str, cfg: TrainCfg):
     return offered, session, seconds
 
 
+def add_suite_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", default=os.path.join(REPO, "..", "shared", "data", "suite"),
+                   help="folder of AutoDL datasets (default: the shared suite)")
+    p.add_argument("--datasets", nargs="+", required=True, help="dataset folder names inside --suite")
+
+
+def suite_datasets(suite: str, names: list[str]):
+    """(name, data folder, test solution) of each named dataset in `suite`, after setting up logging and threads
+    as every probe does; a clear exit for a missing one."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    torch.set_num_threads(os.cpu_count() or 1)
+    for name in names:
+        folder = os.path.join(suite, name)
+        if not os.path.isdir(folder):
+            raise SystemExit(f"{name}: not found in {suite}")
+        data_dir = os.path.join(folder, f"{name}.data")
+        yield name, data_dir, read_solution(os.path.join(folder, f"{task_name(data_dir)}.solution"))
+
+
 def write_table(out: str, rows: list[dict]) -> None:
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
@@ -89,22 +108,13 @@ def write_table(out: str, rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench/frozen_levels.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", default=os.path.join(REPO, "..", "shared", "data", "suite"),
-                   help="folder of AutoDL datasets (default: the shared suite)")
-    p.add_argument("--datasets", nargs="+", required=True, help="dataset folder names inside --suite")
+    add_suite_arguments(p)
     p.add_argument("--levels", nargs="+", type=int, default=[1, 4], help="descriptor level counts to compare")
     p.add_argument("--out", default=os.path.join(REPO, "bench", "results", "frozen-levels"))
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    torch.set_num_threads(os.cpu_count() or 1)
     rows = kept_rows(args.out, args.datasets)
     head = commit()
-    for name in args.datasets:
-        folder = os.path.join(args.suite, name)
-        if not os.path.isdir(folder):
-            raise SystemExit(f"{name}: not found in {args.suite}")
-        data_dir = os.path.join(folder, f"{name}.data")
-        solution = read_solution(os.path.join(folder, f"{task_name(data_dir)}.solution"))
+    for name, data_dir, solution in suite_datasets(args.suite, args.datasets):
         for levels in args.levels:
             cfg = dataclasses.replace(TrainCfg(), feature_levels=levels, finetune=False, upsample_share=0.0)
             offered, session, seconds = frozen_stage(data_dir, cfg)

@@ -15,21 +15,16 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import logging
 import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import torch  # noqa: E402
-
-from autoclint.harness.layout import task_name  # noqa: E402
-from autoclint.harness.scoring import read_solution  # noqa: E402
 from autoclint.metrics import nauc  # noqa: E402
 from autoclint.train.config import TrainCfg  # noqa: E402
 from bench.augment_ablation import commit, kept_rows  # noqa: E402
-from bench.frozen_levels import frozen_stage  # noqa: E402
+from bench.frozen_levels import add_suite_arguments, frozen_stage, suite_datasets  # noqa: E402
 
 COLUMNS = ["dataset", "train_split", "held_out", "small_hw", "small_valid", "small_loss", "small_test",
            "up_hw", "up_valid", "up_loss", "up_test", "kept", "commit"]
@@ -56,25 +51,16 @@ def write_table(out: str, rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench/upsampled_prior.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", default=os.path.join(REPO, "..", "shared", "data", "suite"),
-                   help="folder of AutoDL datasets (default: the shared suite)")
-    p.add_argument("--datasets", nargs="+", required=True, help="dataset folder names inside --suite")
+    add_suite_arguments(p)
     p.add_argument("--out", default=os.path.join(REPO, "bench", "results", "upsampled-prior"))
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    torch.set_num_threads(os.cpu_count() or 1)
     rows = kept_rows(args.out, args.datasets)
     head = commit()
-    for name in args.datasets:
-        folder = os.path.join(args.suite, name)
-        if not os.path.isdir(folder):
-            raise SystemExit(f"{name}: not found in {args.suite}")
-        data_dir = os.path.join(folder, f"{name}.data")
-        solution = read_solution(os.path.join(folder, f"{task_name(data_dir)}.solution"))
+    for name, data_dir, solution in suite_datasets(args.suite, args.datasets):
         cfg = dataclasses.replace(TrainCfg(), finetune=False, upsample_share=1.0)  # the clock is ample
         offered, session, _ = frozen_stage(data_dir, cfg)
         if len(offered) < 2 or offered[-1].single.pre is None:
-            print(f"{name}: no upsampled stage ({session.stop_reason})")
+            print(f"{name}: no upsampled predictor (the stage was skipped: see the log above)")
             continue
         small, up = offered[-2], offered[-1]
         kept = session.anytime.best_single
