@@ -290,10 +290,9 @@ class Session:
         return feats
 
     def _fit_features(self) -> None:
-        """Ridge on frozen features, as many train examples as the clock allows; the mirror check; then the
-        fine-tune starts from the ridge solution."""
+        """Ridge on frozen features, as many train examples as the clock allows; the mirror check; the fine-tune
+        set up from the ridge solution. Every way out either stops or hands over to the upsampled stage."""
         cfg, clock, split, y = self.cfg, self.clock, self.split, self.cache.y
-        self.stage = "finetune" if self.validation is not None else "done"
         if self.cache.capped:
             log.warning("train cache capped at %d examples (%.1f GiB, TrainCfg.cache_bytes): the rest is streamed, "
                         "a quarter of the cached train examples swapped for new ones before each fine-tune slice",
